@@ -1,0 +1,61 @@
+"""The FastAPI application: thin routes over the services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from sscard import __version__
+from sscard.api import errors
+from sscard.api.routes import admin, applications, cards, register
+from sscard.jobs.sweeper import SweeperThread
+from sscard.runtime import Runtime
+
+DESCRIPTION = """
+sscard runs a region's social security cards (社会保障卡): the register, applications,
+production and hand-out, activation, loss, replacement and change.
+
+Every request acts as a staff member: send `Authorization: Bearer <token>`.
+Errors are RFC 9457 problem details with a stable `code`.
+"""
+
+
+def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None = None) -> FastAPI:
+    """Build the app around a runtime; ``sweep_interval`` seconds starts the sweeper."""
+    interval = sweep_interval
+    if interval is None:
+        interval = float(os.environ.get("SSCARD_SWEEP_INTERVAL", "0") or 0)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = SweeperThread(rt, interval) if interval > 0 else None
+        if thread:
+            thread.start()
+        try:
+            yield
+        finally:
+            if thread:
+                thread.stop()
+
+    app = FastAPI(title="sscard", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.runtime = rt
+    app.state.demo = demo
+    errors.install(app)
+    for module in (register, applications, cards, admin):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        """Liveness: the service answers and knows its region."""
+        return {"status": "ok", "region": rt.policy.region.name_en}
+
+    return app

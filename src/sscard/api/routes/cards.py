@@ -1,0 +1,228 @@
+"""Card endpoints: every transition is a resource under /cards/{id}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+
+from sscard.access.model import require, require_own_bank
+from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
+from sscard.api.schemas import (
+    ActivationIn,
+    CancelLossIn,
+    CardCheckIn,
+    CardCheckRead,
+    CardMoved,
+    CardPage,
+    CardRead,
+    ChangeIn,
+    FeeRead,
+    FinancialActivationIn,
+    LossReportIn,
+    PickupIn,
+    ProductionIn,
+    Reissue,
+    ReplacementIn,
+    ReturnIn,
+    TransitionRead,
+    agent_of,
+)
+from sscard.cards import loss, service
+from sscard.cards.model import CardState
+from sscard.cards.tables import Card, Fee
+from sscard.cards.transitions import load_card, load_card_by
+from sscard.core.errors import Forbidden, InvalidInput
+from sscard.core.pagination import Page, check_limit, decode_cursor
+from sscard.register.model import OrgKind
+
+router = APIRouter(tags=["cards"])
+
+
+def _moved(m: service.Moved, fee: Fee | None = None) -> CardMoved:
+    return CardMoved(card=CardRead.of(m.card),
+                     transitions=[TransitionRead.model_validate(t) for t in m.transitions],
+                     fee=FeeRead.model_validate(fee) if fee else None)
+
+
+def _reissue(r: loss.Reissued) -> Reissue:
+    return Reissue(old_card=CardRead.of(r.old.card),
+                   transitions=[TransitionRead.model_validate(t) for t in r.old.transitions],
+                   new_card=CardRead.of(r.new_card), fee=FeeRead.model_validate(r.fee))
+
+
+def _scope(actor: CurrentActor, card: Card) -> None:
+    """Banks see their own cards, units their own people's."""
+    if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET):
+        require_own_bank(actor, card.bank_code)
+    if actor.org_kind is OrgKind.UNIT and card.unit_org_id != actor.org_id:
+        raise Forbidden("this card was not applied for by your unit")
+
+
+@router.get("/cards", response_model=CardPage)
+def list_cards(
+    s: ReadSession, actor: CurrentActor, state: str | None = None,
+    person_id: int | None = None, after: str | None = None, limit: int = 50,
+) -> CardPage:
+    """Cards by cursor, filtered by state or person; banks see their own, units theirs."""
+    require(actor, "cards.read")
+    check_limit(limit)
+    q = select(Card).where(Card.id > decode_cursor(after)).order_by(Card.id).limit(limit + 1)
+    if state:
+        try:
+            q = q.where(Card.state == CardState(state).value)
+        except ValueError:
+            raise InvalidInput("state must be one of " + ", ".join(CardState),
+                               field="state") from None
+    if person_id is not None:
+        q = q.where(Card.person_id == person_id)
+    if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET):
+        q = q.where(Card.bank_code == actor.bank_code)
+    if actor.org_kind is OrgKind.UNIT:
+        q = q.where(Card.unit_org_id == actor.org_id)
+    rows = list(s.scalars(q))
+    page = Page.of(rows, limit, rows[limit - 1].id if len(rows) > limit else None)
+    return CardPage(items=[CardRead.of(c) for c in page.items], next=page.next)
+
+
+@router.get("/cards/{card_id}", response_model=CardRead)
+def get_card(card_id: int, s: ReadSession, actor: CurrentActor) -> CardRead:
+    """One card with its state and the next steps the transition table allows."""
+    require(actor, "cards.read")
+    card = load_card(s, card_id, lock=False)
+    _scope(actor, card)
+    return CardRead.of(card)
+
+
+@router.get("/cards/{card_id}/transitions", response_model=list[TransitionRead])
+def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[TransitionRead]:
+    """The card's history: every transition, oldest first."""
+    require(actor, "cards.read")
+    _scope(actor, load_card(s, card_id, lock=False))
+    return [TransitionRead.model_validate(t) for t in loss.history(s, card_id)]
+
+
+@router.post("/cards/{card_id}/production", response_model=CardMoved)
+def produce(card_id: int, body: ProductionIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+    """The bank reports the produced card (numbers, outlet; valid 10 years, C-2)."""
+    with rt.uow() as uow:
+        return _moved(service.record_production(
+            uow, rt, actor=actor, card_id=card_id, card_number=body.card_number,
+            serial=body.serial, bank_card_number=body.bank_card_number,
+            outlet_code=body.outlet_code))
+
+
+@router.post("/cards/{card_id}/pickups", response_model=CardMoved)
+def pickup(card_id: int, body: PickupIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+    """A-2 step 7 / A-3 step 6 / R-1: pickup at the outlet, optionally activating."""
+    with rt.uow() as uow:
+        return _moved(service.pickup(uow, rt, actor=actor, card_id=card_id, by=body.by,
+                                     agent=agent_of(body.agent), activate=body.activate))
+
+
+@router.post("/cards/{card_id}/hand-outs", response_model=CardMoved)
+def hand_out(card_id: int, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+    """A-2 step 8: the unit hands the card to its holder."""
+    with rt.uow() as uow:
+        return _moved(service.hand_out(uow, rt, actor=actor, card_id=card_id))
+
+
+@router.post("/cards/{card_id}/returns", response_model=CardMoved)
+def return_card(card_id: int, body: ReturnIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+    """D-1: an undeliverable card goes back to the outlet."""
+    with rt.uow() as uow:
+        return _moved(service.return_undeliverable(uow, rt, actor=actor, card_id=card_id,
+                                                   reason=body.reason))
+
+
+@router.post("/cards/{card_id}/activations", response_model=CardMoved)
+def activate(card_id: int, body: ActivationIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+    """V-1: activate the social security application through the actor's channel."""
+    with rt.uow() as uow:
+        return _moved(service.activate(uow, rt, actor=actor, card_id=card_id,
+                                       channel=body.channel, agent=agent_of(body.agent),
+                                       old_medical_card_no=body.old_medical_card_no))
+
+
+@router.post("/bank-messages/financial-activations", response_model=CardMoved)
+def financial_activation(body: FinancialActivationIn, rt: RuntimeDep,
+                         actor: CurrentActor) -> CardMoved:
+    """V-1, V-5: the bank's message (serial, ID number, bank card number)."""
+    with rt.uow() as uow:
+        return _moved(service.financial_activation_message(
+            uow, rt, actor=actor, serial=body.serial, id_number=body.id_number,
+            bank_card_number=body.bank_card_number))
+
+
+@router.post("/cards/{card_id}/loss-reports", response_model=CardMoved)
+def report_loss(card_id: int, body: LossReportIn, rt: RuntimeDep,
+                actor: CurrentActor) -> CardMoved:
+    """L-1 oral (by phone or online banking) or L-2 written (at an outlet) loss report."""
+    with rt.uow() as uow:
+        if body.kind == "oral":
+            if not body.channel:
+                raise InvalidInput("an oral report names its channel (e.g. bank_phone)",
+                                   field="channel")
+            return _moved(loss.report_loss_oral(uow, rt, actor=actor, card_id=card_id,
+                                                channel=body.channel,
+                                                agent=agent_of(body.agent)))
+        moved, fee = loss.report_loss_written(uow, rt, actor=actor, card_id=card_id,
+                                              agent=agent_of(body.agent))
+        return _moved(moved, fee)
+
+
+@router.post("/cards/{card_id}/loss-cancellations", response_model=CardMoved)
+def cancel_loss(card_id: int, body: CancelLossIn, rt: RuntimeDep,
+                actor: CurrentActor) -> CardMoved:
+    """L-3, V-5: cancel a loss report before replacement."""
+    with rt.uow() as uow:
+        return _moved(loss.cancel_loss_report(uow, rt, actor=actor, card_id=card_id,
+                                              written_report_no=body.written_report_no,
+                                              agent=agent_of(body.agent)))
+
+
+@router.post("/cards/{card_id}/replacements", response_model=Reissue,
+             status_code=status.HTTP_201_CREATED)
+def replace(card_id: int, body: ReplacementIn, rt: RuntimeDep, actor: CurrentActor) -> Reissue:
+    """R-1: replacement after a written loss report, with fee and payment voucher."""
+    with rt.uow() as uow:
+        return _reissue(loss.replace_card(uow, rt, actor=actor, card_id=card_id,
+                                          agent=agent_of(body.agent)))
+
+
+@router.post("/cards/{card_id}/changes", response_model=Reissue,
+             status_code=status.HTTP_201_CREATED)
+def change(card_id: int, body: ChangeIn, rt: RuntimeDep, actor: CurrentActor) -> Reissue:
+    """R-4, F-2: change a damaged, outdated or faulty card."""
+    with rt.uow() as uow:
+        return _reissue(loss.change_card(uow, rt, actor=actor, card_id=card_id,
+                                         reason=body.reason,
+                                         photo_receipt_no=body.photo_receipt_no,
+                                         studio_code=body.studio_code,
+                                         agent=agent_of(body.agent)))
+
+
+REASONS = {
+    CardState.ORDERED: "the card is still in production",
+    CardState.AT_OUTLET: "the card has not been picked up",
+    CardState.WITH_UNIT: "the card has not been handed to its holder",
+    CardState.RECEIVED: "the card is not activated yet (V-2)",
+    CardState.LOST_ORAL: "the card is reported lost (oral report)",
+    CardState.LOST_WRITTEN: "the card is reported lost and frozen",
+    CardState.LOST_AUTO: "the card was reported lost automatically (V-5)",
+    CardState.REPLACED: "the card was replaced and is dead for good (R-3)",
+    CardState.SUPERSEDED: "a newer card of the holder is in use",
+    CardState.DESTROYED: "the card was destroyed",
+}
+
+
+@router.post("/card-checks", response_model=CardCheckRead)
+def check_card(body: CardCheckIn, s: ReadSession, actor: CurrentActor) -> CardCheckRead:
+    """Is this card usable here and now? What a hospital, pharmacy or window asks first."""
+    require(actor, "cards.read")
+    card = load_card_by(s, column=Card.card_number, value=body.card_number.strip().upper(),
+                        lock=False)
+    state = CardState(card.state)
+    usable = state is CardState.ACTIVE
+    return CardCheckRead(card_id=card.id, state=state.value, usable=usable,
+                         reason="the card is active" if usable else REASONS[state])
+

@@ -1,0 +1,39 @@
+"""Writing audit records inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from sscard.access.model import Actor
+from sscard.audit.tables import AuditRecord
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    subject_id: int | None,
+    person_id: int | None = None,
+    channel: str = "system",
+    detail: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Add one audit record to the current transaction (never commits)."""
+    row = AuditRecord(
+        occurred_at=at,
+        actor_staff_id=actor.staff_id,
+        actor_org_id=actor.org_id,
+        channel=channel,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        person_id=person_id,
+        detail=detail or {},
+    )
+    session.add(row)
+    return row

@@ -1,0 +1,93 @@
+"""Tables: cards, their transition records, fees and payment vouchers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sscard.db.base import Base, BigId
+
+
+class Card(Base):
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    bank_code: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    state_before_loss: Mapped[str | None] = mapped_column(String(16))
+    card_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    serial: Mapped[str | None] = mapped_column(String(32), unique=True)
+    bank_card_number: Mapped[str | None] = mapped_column(String(19), unique=True)
+    outlet_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    ordered_at: Mapped[datetime]
+    ready_on: Mapped[date] = mapped_column(Date)
+    ready_provisional: Mapped[bool] = mapped_column(default=False)
+    produced_at: Mapped[datetime | None]
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    at_outlet_since: Mapped[datetime | None]
+    picked_up_at: Mapped[datetime | None]
+    handout_due: Mapped[date | None] = mapped_column(Date)
+    received_at: Mapped[datetime | None]
+    activated_at: Mapped[datetime | None]
+    activation_channel: Mapped[str | None] = mapped_column(String(20))
+    financial_activated_at: Mapped[datetime | None]
+    loss_reported_at: Mapped[datetime | None]
+    oral_loss_lapses_at: Mapped[datetime | None]
+    written_report_no: Mapped[str | None] = mapped_column(String(32))
+    old_card_restricted_at: Mapped[datetime | None]
+    handout_overdue_at: Mapped[datetime | None]
+    replaced_by_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # Deadline sweeps: each scans one state by its due column.
+        Index("ix_cards_state_lapse", "state", "oral_loss_lapses_at"),
+        Index("ix_cards_state_outlet_since", "state", "at_outlet_since"),
+        Index("ix_cards_state_received", "state", "received_at"),
+        Index("ix_cards_state_handout_due", "state", "handout_due"),
+    )
+
+
+class CardTransition(Base):
+    """One move of one card: from, to, action, channel, reason, place, actor, time."""
+
+    __tablename__ = "card_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(20))
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    place_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    actor_staff_id: Mapped[int | None]
+    agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    occurred_at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_card_transitions_card", "card_id", "id"),)
+
+
+class Fee(Base):
+    """A fee decided by F-1/F-2, with its payment voucher (缴费凭证) when not free."""
+
+    __tablename__ = "fees"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    basis: Mapped[str] = mapped_column(String(24))
+    amount_fen: Mapped[int]
+    voucher_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    paid_at: Mapped[datetime]
+    place_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))

@@ -1,0 +1,114 @@
+"""Engines and the unit of work: the one place that begins and commits transactions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_SQLITE = "sqlite:///sscard.db"
+
+
+def database_url() -> str:
+    """``SSCARD_DATABASE_URL`` or the embedded SQLite file in the working directory."""
+    return os.environ.get("SSCARD_DATABASE_URL", DEFAULT_SQLITE)
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and write-locking BEGIN."""
+    url = normalise_url(url or database_url())
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
+        _sqlite_pragmas(engine)
+        return engine
+    # hide_parameters: error messages never carry ID or bank card numbers into logs.
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, emit BEGIN, so SAVEPOINTs work.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Take the write lock up front: two writers queue instead of deadlocking.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(session_or_engine: Session | Engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+SessionFactory = Callable[[], Session]
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+class UnitOfWork:
+    """One transaction: commits only when told to, rolls back otherwise.
+
+    Services take a ``UnitOfWork`` and call ``commit()`` once at the end; helpers
+    below them never commit.
+    """
+
+    def __init__(self, factory: SessionFactory) -> None:
+        self._factory = factory
+        self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside 'with'")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        self._session = self._factory()
+        self._after_commit = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        # close() rolls back whatever was not committed and detaches the objects
+        # without expiring them, so results stay readable after the block.
+        self._session.close()
+        self._session = None
+
+    def commit(self) -> None:
+        self.session.commit()
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            hook()
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` only after this transaction commits (messages, notifications)."""
+        self._after_commit.append(hook)

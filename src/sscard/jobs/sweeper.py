@@ -1,0 +1,262 @@
+"""The deadline sweeper: applies every due deadline exactly once, in set-based batches.
+
+Each job selects a batch of due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two
+sweepers running at once split the work), updates them with a guard that re-checks
+the due condition, and writes transition and audit rows only for the rows the update
+really changed. Each batch is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from sscard.access.model import SYSTEM
+from sscard.applications.model import BatchState
+from sscard.applications.tables import Batch
+from sscard.audit.tables import AuditRecord
+from sscard.cards.model import Action, CardState, add_months, sources_of
+from sscard.cards.tables import Card, CardTransition
+from sscard.core.clock import start_of_local_day
+from sscard.db.engine import is_postgres
+from sscard.register.model import OldCardState
+from sscard.register.tables import Person
+from sscard.runtime import Runtime
+
+log = logging.getLogger("sscard.sweeper")
+DEFAULT_BATCH = 1000
+
+
+@dataclass
+class SweepReport:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, job: str, n: int) -> None:
+        self.counts[job] = self.counts.get(job, 0) + n
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _due_ids(s: Session, model: Any, condition: ColumnElement[bool], size: int) -> list[int]:
+    q = select(model.id).where(condition).order_by(model.id).limit(size)
+    if is_postgres(s):
+        q = q.with_for_update(skip_locked=True)
+    return list(s.scalars(q))
+
+
+def _card_job(
+    s: Session, *, now: datetime, condition: ColumnElement[bool], action: Action,
+    values: dict[str, Any], reason: str, size: int,
+) -> int:
+    """Move one batch of due cards; record a transition and audit row for each."""
+    ids = _due_ids(s, Card, condition, size)
+    if not ids:
+        return 0
+    before = dict(s.execute(select(Card.id, Card.state).where(Card.id.in_(ids))).tuples().all())
+    rows = s.execute(
+        update(Card).where(Card.id.in_(ids), condition)
+        .values(**values, version=Card.version + 1)
+        .returning(Card.id, Card.person_id, Card.state)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not rows:
+        return 0
+    transitions = [
+        {"card_id": r.id, "person_id": r.person_id, "from_state": before[r.id],
+         "to_state": r.state, "action": action.value, "channel": "system",
+         "reason_code": reason, "place_org_id": None, "actor_staff_id": None, "agent": None,
+         "occurred_at": now, "detail": {}}
+        for r in rows
+    ]
+    s.execute(insert(CardTransition), transitions)
+    s.execute(insert(AuditRecord), [
+        {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None, "channel": "system",
+         "action": f"card.{action.value}", "subject_type": "card", "subject_id": t["card_id"],
+         "person_id": t["person_id"],
+         "detail": {"from": t["from_state"], "to": t["to_state"], "reason": reason}}
+        for t in transitions
+    ])
+    return len(rows)
+
+
+def _in(action: Action) -> ColumnElement[bool]:
+    return Card.state.in_([st.value for st in sources_of(action)])
+
+
+Job = Callable[[Session, Runtime, datetime, int], int]
+
+
+def lapse_oral_reports(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """L-1: an oral report not followed by a written one lapses; the card resumes."""
+    return _card_job(
+        s, now=now, size=size, action=Action.ORAL_REPORT_LAPSE,
+        condition=and_(_in(Action.ORAL_REPORT_LAPSE), Card.oral_loss_lapses_at <= now),
+        values={"state": func.coalesce(Card.state_before_loss, CardState.RECEIVED.value),
+                "state_before_loss": None, "oral_loss_lapses_at": None,
+                "loss_reported_at": None},
+        reason="oral_report_lapsed",
+    )
+
+
+def auto_report_lost(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """V-5: financial application not activated within 300 days of receipt."""
+    cutoff = now - timedelta(days=rt.policy.deadlines.financial_activation_days)
+    return _card_job(
+        s, now=now, size=size, action=Action.AUTO_REPORT_LOST,
+        condition=and_(_in(Action.AUTO_REPORT_LOST), Card.financial_activated_at.is_(None),
+                       Card.received_at <= cutoff),
+        values={"state": CardState.LOST_AUTO.value, "state_before_loss": Card.state,
+                "loss_reported_at": now},
+        reason="financial_not_activated_in_time",
+    )
+
+
+def destroy_unclaimed(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """D-2: a card unclaimed at the bank for more than 180 days is destroyed."""
+    cutoff = now - timedelta(days=rt.policy.deadlines.unclaimed_destroy_days)
+    return _card_job(
+        s, now=now, size=size, action=Action.DESTROY_UNCLAIMED,
+        condition=and_(_in(Action.DESTROY_UNCLAIMED), Card.at_outlet_since < cutoff),
+        values={"state": CardState.DESTROYED.value, "at_outlet_since": None},
+        reason="unclaimed_180_days",
+    )
+
+
+def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """V-4: not activated within half a year of receipt → the old medical card is restricted."""
+    cutoff_day = add_months(rt.today(), -rt.policy.deadlines.old_card_restrict_months)
+    cutoff = start_of_local_day(cutoff_day, rt.tz)
+    condition = and_(Card.state == CardState.RECEIVED.value, Card.received_at < cutoff,
+                     Card.old_card_restricted_at.is_(None))
+    ids = _due_ids(s, Card, condition, size)
+    if not ids:
+        return 0
+    rows = s.execute(
+        update(Card).where(Card.id.in_(ids), condition)
+        .values(old_card_restricted_at=now, version=Card.version + 1)
+        .returning(Card.id, Card.person_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    persons = [r.person_id for r in rows]
+    if persons:
+        s.execute(
+            update(Person).where(Person.id.in_(persons),
+                                 Person.old_medical_card_state == OldCardState.NORMAL.value)
+            .values(old_medical_card_state=OldCardState.RESTRICTED.value,
+                    version=Person.version + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        s.execute(insert(AuditRecord), [
+            {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None,
+             "channel": "system", "action": "person.old_medical_card_restricted",
+             "subject_type": "card", "subject_id": r.id, "person_id": r.person_id,
+             "detail": {"reason": "not_activated_within_half_a_year"}}
+            for r in rows
+        ])
+    return len(rows)
+
+
+def flag_overdue_handouts(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """A-2 step 8: a unit that has not handed a card out within 5 working days is reminded."""
+    condition = and_(Card.state == CardState.WITH_UNIT.value, Card.handout_due < rt.today(),
+                     Card.handout_overdue_at.is_(None))
+    ids = _due_ids(s, Card, condition, size)
+    if not ids:
+        return 0
+    rows = s.execute(
+        update(Card).where(Card.id.in_(ids), condition)
+        .values(handout_overdue_at=now, version=Card.version + 1)
+        .returning(Card.id, Card.person_id, Card.unit_org_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        s.execute(insert(AuditRecord), [
+            {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None,
+             "channel": "system", "action": "card.handout_overdue", "subject_type": "card",
+             "subject_id": r.id, "person_id": r.person_id,
+             "detail": {"unit_org_id": r.unit_org_id}}
+            for r in rows
+        ])
+    return len(rows)
+
+
+def flag_overdue_batches(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """A-2 step 5: forms not returned within the set time are flagged for the service point."""
+    condition = and_(Batch.state == BatchState.ISSUED.value, Batch.return_due < rt.today(),
+                     Batch.overdue_at.is_(None))
+    ids = _due_ids(s, Batch, condition, size)
+    if not ids:
+        return 0
+    rows = s.execute(
+        update(Batch).where(Batch.id.in_(ids), condition)
+        .values(overdue_at=now, version=Batch.version + 1).returning(Batch.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        s.execute(insert(AuditRecord), [
+            {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None,
+             "channel": "system", "action": "batch.return_overdue", "subject_type": "batch",
+             "subject_id": r.id, "person_id": None, "detail": {}}
+            for r in rows
+        ])
+    return len(rows)
+
+
+JOBS: dict[str, Job] = {
+    "oral_report_lapsed": lapse_oral_reports,
+    "auto_reported_lost": auto_report_lost,
+    "unclaimed_destroyed": destroy_unclaimed,
+    "old_card_restricted": restrict_old_cards,
+    "handout_overdue": flag_overdue_handouts,
+    "form_return_overdue": flag_overdue_batches,
+}
+
+
+def sweep(rt: Runtime, *, batch_size: int = DEFAULT_BATCH,
+          progress: Callable[[str, int], None] | None = None) -> SweepReport:
+    """Apply every due deadline; each batch commits on its own."""
+    report = SweepReport()
+    now = rt.now()
+    for name, job in JOBS.items():
+        report.add(name, 0)
+        while True:
+            with rt.uow() as uow:
+                done = job(uow.session, rt, now, batch_size)
+                uow.commit()
+            report.add(name, done)
+            if progress and done:
+                progress(name, done)
+            if done < batch_size:
+                break
+    if report.total:
+        log.info("sweep applied %s", {k: v for k, v in report.counts.items() if v})
+    return report
+
+
+class SweeperThread(threading.Thread):
+    """Runs the sweeper inside the server every ``interval`` seconds."""
+
+    def __init__(self, rt: Runtime, interval: float) -> None:
+        super().__init__(name="sscard-sweeper", daemon=True)
+        self.rt = rt
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                sweep(self.rt)
+            except Exception:  # keep the server's sweeper alive; the next run retries
+                log.exception("sweep failed; retrying at the next interval")
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -1,0 +1,78 @@
+"""Tables of the register: organizations, units, persons, person records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sscard.db.base import Base, BigId
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    bank_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+
+
+class Unit(Base):
+    """An insured unit (employer): its USCC, kind and card-issuing agreement (B-2)."""
+
+    __tablename__ = "units"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    unit_kind: Mapped[str] = mapped_column(String(32))
+    agreement_bank_code: Mapped[str | None] = mapped_column(String(16))
+    agreement_signed_at: Mapped[datetime | None]
+
+
+class Person(Base):
+    """An insured person (参保人): ID-1 to ID-3."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    id_kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    gender: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    medical_scheme: Mapped[str] = mapped_column(String(16), default="employee")
+    insured_since: Mapped[date | None] = mapped_column(Date)
+    old_medical_card_no: Mapped[str | None] = mapped_column(String(32))
+    old_medical_card_state: Mapped[str] = mapped_column(String(16), default="none")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PersonRecord(Base):
+    """ID-3: qualifications, work history, work injuries, occupational diseases."""
+
+    __tablename__ = "person_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    started_on: Mapped[date | None] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_person_records_person_kind", "person_id", "kind"),)

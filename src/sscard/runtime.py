@@ -1,0 +1,71 @@
+"""What every service needs besides its arguments: clock, policy, calendar, database."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sscard.core.clock import Clock, local_date
+from sscard.core.policy import RegionPolicy
+from sscard.core.workdays import WorkingDayCalendar, YearSchedule
+from sscard.db.engine import SessionFactory, UnitOfWork
+from sscard.region.tables import CalendarSchedule
+
+
+@dataclass
+class CalendarCache:
+    """The working-day calendar with the operator's schedules, reloaded when they change."""
+
+    _signature: tuple[int, datetime | None] | None = None
+    _calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, session: Session) -> WorkingDayCalendar:
+        signature = session.execute(
+            select(func.count(), func.max(CalendarSchedule.loaded_at))
+        ).one()
+        key = (int(signature[0]), signature[1])
+        with self._lock:
+            if key != self._signature:
+                rows = session.scalars(select(CalendarSchedule)).all()
+                self._calendar = WorkingDayCalendar(
+                    schedules={
+                        r.year: YearSchedule(
+                            year=r.year,
+                            holidays=frozenset(date.fromisoformat(d) for d in r.holidays),
+                            workdays=frozenset(date.fromisoformat(d) for d in r.workdays),
+                        )
+                        for r in rows
+                    }
+                )
+                self._signature = key
+            return self._calendar
+
+
+@dataclass
+class Runtime:
+    clock: Clock
+    policy: RegionPolicy
+    session_factory: SessionFactory
+    calendars: CalendarCache = field(default_factory=CalendarCache)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.policy.region.timezone)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def today(self) -> date:
+        return local_date(self.clock.now(), self.tz)
+
+    def calendar(self, session: Session) -> WorkingDayCalendar:
+        return self.calendars.get(session)
