@@ -59,9 +59,10 @@ def pg_url() -> Iterator[str]:
     engine.dispose()
     yield url
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-        ), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -120,8 +121,9 @@ def policy_name() -> str:
 @pytest.fixture
 def rt(connection: Connection, clock: FixedClock, policy_name: str) -> Runtime:
     """A runtime whose every unit of work is a savepoint in the test's transaction."""
-    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                           expire_on_commit=False)
+    factory = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     with factory() as session:
         install_policy(session, policy_name, now=clock.now())
         session.commit()

@@ -56,7 +56,9 @@ class World:
 
     # ------------------------------------------------------------ organizations
 
-    def org(self, kind: OrgKind, *, bank: str | None = None, code: str | None = None) -> Organization:
+    def org(
+        self, kind: OrgKind, *, bank: str | None = None, code: str | None = None
+    ) -> Organization:
         code = code or f"{kind.value[:6].upper()}{next(_seq)}"
         with self.rt.uow() as uow:
             s = uow.session
@@ -67,10 +69,14 @@ class World:
                 existing = s.scalar(select(Organization).where(Organization.code == bank))
                 assert existing is not None, f"bank {bank} is not in the policy"
                 return existing
-            org = Organization(kind=kind.value, code=code, name=f"{kind.value} {code}",
-                               parent_id=parent,
-                               bank_code=bank if kind is OrgKind.OUTLET else None,
-                               created_at=self.rt.now())
+            org = Organization(
+                kind=kind.value,
+                code=code,
+                name=f"{kind.value} {code}",
+                parent_id=parent,
+                bank_code=bank if kind is OrgKind.OUTLET else None,
+                created_at=self.rt.now(),
+            )
             s.add(org)
             uow.commit()
             return org
@@ -84,14 +90,23 @@ class World:
             org = self.org(kind, bank=bank)
             token = f"t-{kind.value}-{bank}-{next(_seq)}"
             with self.rt.uow() as uow:
-                staff = Staff(org_id=org.id, name=f"staff of {org.code}", role="operator",
-                              token_hash=hash_token(token), created_at=self.rt.now())
+                staff = Staff(
+                    org_id=org.id,
+                    name=f"staff of {org.code}",
+                    role="operator",
+                    token_hash=hash_token(token),
+                    created_at=self.rt.now(),
+                )
                 uow.session.add(staff)
                 uow.commit()
-            self._actors[key] = Actor(staff_id=staff.id, org_id=org.id, org_kind=kind,
-                                      org_code=org.code,
-                                      bank_code=bank if kind in (OrgKind.BANK, OrgKind.OUTLET)
-                                      else None, name=staff.name)
+            self._actors[key] = Actor(
+                staff_id=staff.id,
+                org_id=org.id,
+                org_kind=kind,
+                org_code=org.code,
+                bank_code=bank if kind in (OrgKind.BANK, OrgKind.OUTLET) else None,
+                name=staff.name,
+            )
             self.tokens[key] = token
         return self._actors[key]
 
@@ -102,8 +117,13 @@ class World:
         return self.tokens[(kind.value, bank)]
 
     def unit_actor(self, unit_org: Organization) -> Actor:
-        return Actor(staff_id=None, org_id=unit_org.id, org_kind=OrgKind.UNIT,
-                     org_code=unit_org.code, name="unit administrator")
+        return Actor(
+            staff_id=None,
+            org_id=unit_org.id,
+            org_kind=OrgKind.UNIT,
+            org_code=unit_org.code,
+            name="unit administrator",
+        )
 
     def unit(self, *, kind: str = "ordinary", bank: str | None = "ICBC") -> Organization:
         from stdnum.cn import uscc
@@ -111,33 +131,54 @@ class World:
         n = next(_seq)
         body = f"91441900M{n:08d}"
         with self.rt.uow() as uow:
-            org = Organization(kind=OrgKind.UNIT.value, code=f"U{n}", name=f"Unit {n}",
-                               created_at=self.rt.now())
+            org = Organization(
+                kind=OrgKind.UNIT.value, code=f"U{n}", name=f"Unit {n}", created_at=self.rt.now()
+            )
             uow.session.add(org)
             uow.session.flush()
-            uow.session.add(Unit(org_id=org.id, uscc=body + uscc.calc_check_digit(body),
-                                 unit_kind=kind, agreement_bank_code=bank,
-                                 agreement_signed_at=self.rt.now() if bank else None))
+            uow.session.add(
+                Unit(
+                    org_id=org.id,
+                    uscc=body + uscc.calc_check_digit(body),
+                    unit_kind=kind,
+                    agreement_bank_code=bank,
+                    agreement_signed_at=self.rt.now() if bank else None,
+                )
+            )
             uow.commit()
             return org
 
     # ------------------------------------------------------------ persons
 
-    def person(self, *, unit: Organization | None = None, insured: bool = True,
-               old_card: bool = False, scheme: str = "employee", **extra: Any) -> Person:
+    def person(
+        self,
+        *,
+        unit: Organization | None = None,
+        insured: bool = True,
+        old_card: bool = False,
+        scheme: str = "employee",
+        **extra: Any,
+    ) -> Person:
         number = extra.pop("id_number", None) or next_id_number()
         with self.rt.uow() as uow:
             p = Person(
-                id_number=number, id_kind="citizen", name=extra.pop("name", "张三"),
+                id_number=number,
+                id_kind="citizen",
+                name=extra.pop("name", "张三"),
                 gender="male" if int(number[16]) % 2 else "female",
                 birth_date=date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
-                status="employed" if unit else "unemployed", phone="13800138000",
-                unit_org_id=unit.id if unit else None, medical_scheme=scheme,
+                status="employed" if unit else "unemployed",
+                phone="13800138000",
+                unit_org_id=unit.id if unit else None,
+                medical_scheme=scheme,
                 insured_since=date(2020, 1, 1) if insured else None,
                 old_medical_card_no="YB000000001" if old_card else None,
-                old_medical_card_state=(OldCardState.NORMAL if old_card
-                                        else OldCardState.NONE).value,
-                created_at=self.rt.now(), updated_at=self.rt.now(), **extra,
+                old_medical_card_state=(
+                    OldCardState.NORMAL if old_card else OldCardState.NONE
+                ).value,
+                created_at=self.rt.now(),
+                updated_at=self.rt.now(),
+                **extra,
             )
             uow.session.add(p)
             uow.commit()
@@ -150,16 +191,17 @@ class World:
         person = person or self.person()
         sp = self.actor(OrgKind.SERVICE_POINT)
         with self.rt.uow() as uow:
-            app = applications.issue_individual(uow, self.rt, actor=sp, person_id=person.id,
-                                                bank_code=bank)
+            app = applications.issue_individual(
+                uow, self.rt, actor=sp, person_id=person.id, bank_code=bank
+            )
         with self.rt.uow() as uow:
-            applications.correct_form(uow, self.rt, actor=sp, application_id=app.id,
-                                      photo_source="id_card_authorisation")
+            applications.correct_form(
+                uow, self.rt, actor=sp, application_id=app.id, photo_source="id_card_authorisation"
+            )
         with self.rt.uow() as uow:
             applications.return_form(uow, self.rt, actor=sp, application_id=app.id)
         with self.rt.uow() as uow:
-            _, card = applications.check_individual(uow, self.rt, actor=sp,
-                                                    application_id=app.id)
+            _, card = applications.check_individual(uow, self.rt, actor=sp, application_id=app.id)
         assert card is not None
         return card
 
@@ -172,12 +214,23 @@ class World:
         outlet = self.actor(OrgKind.OUTLET, card.bank_code)
         with self.rt.uow() as uow:
             return cards.record_production(
-                uow, self.rt, actor=self.actor(OrgKind.BANK, card.bank_code), card_id=card.id,
-                card_number=f"A{n:08d}", serial=f"SN{n:010d}", bank_card_number=number,
-                outlet_code=outlet.org_code).card
+                uow,
+                self.rt,
+                actor=self.actor(OrgKind.BANK, card.bank_code),
+                card_id=card.id,
+                card_number=f"A{n:08d}",
+                serial=f"SN{n:010d}",
+                bank_card_number=number,
+                outlet_code=outlet.org_code,
+            ).card
 
-    def card(self, state: CardState | str = CardState.ACTIVE, *, person: Person | None = None,
-             bank: str = "ICBC") -> Card:
+    def card(
+        self,
+        state: CardState | str = CardState.ACTIVE,
+        *,
+        person: Person | None = None,
+        bank: str = "ICBC",
+    ) -> Card:
         """A card in ``state``, reached through the real services."""
         state = CardState(state)
         card = self.ordered_card(person=person, bank=bank)
@@ -194,22 +247,24 @@ class World:
             return card
         if state in (CardState.LOST_WRITTEN, CardState.REPLACED, CardState.LOST_ORAL):
             with self.rt.uow() as uow:
-                card = cards.activate(uow, self.rt, actor=outlet, card_id=card.id,
-                                      channel="outlet").card
+                card = cards.activate(
+                    uow, self.rt, actor=outlet, card_id=card.id, channel="outlet"
+                ).card
             if state is CardState.LOST_ORAL:
                 with self.rt.uow() as uow:
-                    return loss.report_loss_oral(uow, self.rt, actor=outlet, card_id=card.id,
-                                                 channel="bank_phone").card
+                    return loss.report_loss_oral(
+                        uow, self.rt, actor=outlet, card_id=card.id, channel="bank_phone"
+                    ).card
             with self.rt.uow() as uow:
-                card = loss.report_loss_written(uow, self.rt, actor=outlet,
-                                                card_id=card.id)[0].card
+                card = loss.report_loss_written(uow, self.rt, actor=outlet, card_id=card.id)[0].card
             if state is CardState.LOST_WRITTEN:
                 return card
             with self.rt.uow() as uow:
                 return loss.replace_card(uow, self.rt, actor=outlet, card_id=card.id).old.card
         with self.rt.uow() as uow:
-            card = cards.activate(uow, self.rt, actor=outlet, card_id=card.id,
-                                  channel="outlet").card
+            card = cards.activate(
+                uow, self.rt, actor=outlet, card_id=card.id, channel="outlet"
+            ).card
         assert state is CardState.ACTIVE, f"no factory trait for {state}"
         return card
 

@@ -24,7 +24,10 @@ class Service:
 
 
 def prepare(
-    url: str | None = None, *, policy: str | None = None, clock: Clock | None = None,
+    url: str | None = None,
+    *,
+    policy: str | None = None,
+    clock: Clock | None = None,
     migrate: bool = True,
 ) -> Service:
     """Open the database, migrate it, and settle the region policy.
@@ -44,5 +47,6 @@ def prepare(
         if wanted or current is None:
             current = install_policy(uow.session, wanted or DEFAULT_POLICY, now=clock.now())
         uow.commit()
-    return Service(engine=engine, runtime=Runtime(clock=clock, policy=current,
-                                                  session_factory=factory))
+    return Service(
+        engine=engine, runtime=Runtime(clock=clock, policy=current, session_factory=factory)
+    )

@@ -56,31 +56,49 @@ def load_demo(rt: Runtime, *, persons_per_unit: int = 4, flexible: int = 3) -> D
             (OrgKind.PHARMACY, "PHARM01", "大参林药店(定点)", None),
             (OrgKind.GRASSROOTS, "GR01", "街道社保服务站", None),
             (OrgKind.PHOTO_STUDIO, "STUDIO01", "光影照相馆", None),
-        ] + [
-            (OrgKind.OUTLET, f"OUT-{b.code}", f"{b.name}营业部", b.code) for b in policy.banks
-        ]
+        ] + [(OrgKind.OUTLET, f"OUT-{b.code}", f"{b.name}营业部", b.code) for b in policy.banks]
         if existing is None:
             logins.created = True
             for kind, code, name, bank in orgs:
                 parent = None
                 if bank:
                     parent = s.scalar(select(Organization.id).where(Organization.code == bank))
-                s.add(Organization(kind=kind, code=code, name=name, parent_id=parent,
-                                   bank_code=bank, created_at=now))
+                s.add(
+                    Organization(
+                        kind=kind,
+                        code=code,
+                        name=name,
+                        parent_id=parent,
+                        bank_code=bank,
+                        created_at=now,
+                    )
+                )
             s.flush()
             _units_and_persons(s, rt, persons_per_unit, flexible)
-        all_codes = [o[1] for o in orgs] + [b.code for b in policy.banks] + [
-            u for u in ("U-ACME", "U-COOP", "U-VILLAGE")]
-        by_code = {o.code: o for o in s.scalars(
-            select(Organization).where(Organization.code.in_(all_codes)))}
+        all_codes = (
+            [o[1] for o in orgs]
+            + [b.code for b in policy.banks]
+            + ["U-ACME", "U-COOP", "U-VILLAGE"]
+        )
+        by_code = {
+            o.code: o
+            for o in s.scalars(select(Organization).where(Organization.code.in_(all_codes)))
+        }
         for code in all_codes:
             org = by_code.get(code)
             if org is None:
                 continue
             token = f"demo-{code.lower()}"
             if s.scalar(select(Staff.id).where(Staff.token_hash == hash_token(token))) is None:
-                s.add(Staff(org_id=org.id, name=f"{code} demo staff", role="supervisor",
-                            token_hash=hash_token(token), created_at=now))
+                s.add(
+                    Staff(
+                        org_id=org.id,
+                        name=f"{code} demo staff",
+                        role="supervisor",
+                        token_hash=hash_token(token),
+                        created_at=now,
+                    )
+                )
             logins.tokens[code] = token
         uow.commit()
     return logins
@@ -109,8 +127,15 @@ def _units_and_persons(s: object, rt: Runtime, per_unit: int, flexible: int) -> 
         org = Organization(kind=OrgKind.UNIT, code=code, name=name, created_at=now)
         s.add(org)
         s.flush()
-        s.add(Unit(org_id=org.id, uscc=_uscc(1000 + i), unit_kind=kind,
-                   agreement_bank_code=bank, agreement_signed_at=now))
+        s.add(
+            Unit(
+                org_id=org.id,
+                uscc=_uscc(1000 + i),
+                unit_kind=kind,
+                agreement_bank_code=bank,
+                agreement_signed_at=now,
+            )
+        )
         for _ in range(per_unit):
             order += 2
             s.add(_person(fake, rng, region, order, now, unit_org_id=org.id))
@@ -120,19 +145,31 @@ def _units_and_persons(s: object, rt: Runtime, per_unit: int, flexible: int) -> 
     s.flush()
 
 
-def _person(fake: Faker, rng: random.Random, region: str, order: int, now: object,
-            *, unit_org_id: int | None) -> Person:
+def _person(
+    fake: Faker,
+    rng: random.Random,
+    region: str,
+    order: int,
+    now: object,
+    *,
+    unit_org_id: int | None,
+) -> Person:
     birth = date(1965, 1, 1) + timedelta(days=rng.randrange(0, 365 * 35))
     number = make_citizen_id(region, birth, order % 1000)
     has_old = rng.random() < 0.5
     return Person(
-        id_number=number, id_kind="citizen", name=fake.name(),
-        gender="male" if int(number[16]) % 2 else "female", birth_date=birth,
+        id_number=number,
+        id_kind="citizen",
+        name=fake.name(),
+        gender="male" if int(number[16]) % 2 else "female",
+        birth_date=birth,
         status="employed" if unit_org_id else "unemployed",
-        phone=f"13{rng.randrange(0, 10**9):09d}", unit_org_id=unit_org_id,
+        phone=f"13{rng.randrange(0, 10**9):09d}",
+        unit_org_id=unit_org_id,
         medical_scheme=MedicalScheme.EMPLOYEE.value,
         insured_since=date(2020, 1, 1),
         old_medical_card_no=f"YB{rng.randrange(10**9):09d}" if has_old else None,
         old_medical_card_state=(OldCardState.NORMAL if has_old else OldCardState.NONE).value,
-        created_at=now, updated_at=now,
+        created_at=now,
+        updated_at=now,
     )

@@ -87,8 +87,7 @@ def check_agent(policy: RegionPolicy, act: AgentAct, agent: Agent | None) -> Age
 PERMISSIONS: dict[str, frozenset[OrgKind]] = {
     "register.write": frozenset({OrgKind.CENTER, OrgKind.SERVICE_POINT}),
     "register.read": frozenset(
-        {OrgKind.CENTER, OrgKind.SERVICE_POINT, OrgKind.BUREAU_WINDOW, OrgKind.OUTLET,
-         OrgKind.BANK}
+        {OrgKind.CENTER, OrgKind.SERVICE_POINT, OrgKind.BUREAU_WINDOW, OrgKind.OUTLET, OrgKind.BANK}
     ),
     "organizations.write": frozenset({OrgKind.CENTER}),
     "units.agreement": frozenset({OrgKind.BANK, OrgKind.OUTLET, OrgKind.CENTER}),
@@ -102,17 +101,33 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
     "change_requests.create": frozenset({OrgKind.SERVICE_POINT}),
     "change_requests.review": frozenset({OrgKind.CENTER}),
     "cards.read": frozenset(
-        {OrgKind.CENTER, OrgKind.SERVICE_POINT, OrgKind.BUREAU_WINDOW, OrgKind.BANK,
-         OrgKind.OUTLET, OrgKind.UNIT, OrgKind.HOSPITAL, OrgKind.PHARMACY, OrgKind.GRASSROOTS,
-         OrgKind.HOTLINE}
+        {
+            OrgKind.CENTER,
+            OrgKind.SERVICE_POINT,
+            OrgKind.BUREAU_WINDOW,
+            OrgKind.BANK,
+            OrgKind.OUTLET,
+            OrgKind.UNIT,
+            OrgKind.HOSPITAL,
+            OrgKind.PHARMACY,
+            OrgKind.GRASSROOTS,
+            OrgKind.HOTLINE,
+        }
     ),
     "cards.produce": frozenset({OrgKind.BANK}),
     "cards.pickup": frozenset({OrgKind.OUTLET}),
     "cards.hand_out": frozenset({OrgKind.UNIT}),
     "cards.return": frozenset({OrgKind.OUTLET}),
     "cards.activate": frozenset(
-        {OrgKind.OUTLET, OrgKind.HOSPITAL, OrgKind.PHARMACY, OrgKind.BUREAU_WINDOW,
-         OrgKind.HOTLINE, OrgKind.CENTER, OrgKind.GRASSROOTS}
+        {
+            OrgKind.OUTLET,
+            OrgKind.HOSPITAL,
+            OrgKind.PHARMACY,
+            OrgKind.BUREAU_WINDOW,
+            OrgKind.HOTLINE,
+            OrgKind.CENTER,
+            OrgKind.GRASSROOTS,
+        }
     ),
     "cards.financial_activation": frozenset({OrgKind.BANK, OrgKind.OUTLET}),
     "cards.loss_oral": frozenset({OrgKind.BANK, OrgKind.OUTLET, OrgKind.HOTLINE}),

@@ -41,8 +41,7 @@ def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None 
             if thread:
                 thread.stop()
 
-    app = FastAPI(title="sscard", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(title="sscard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     app.state.demo = demo
     errors.install(app)

@@ -39,9 +39,7 @@ def get_actor(request: Request, rt: RuntimeDep) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "send 'Authorization: Bearer <token>' with a staff member's token"
-        )
+        raise Unauthenticated("send 'Authorization: Bearer <token>' with a staff member's token")
     with rt.uow() as uow:
         row = uow.session.execute(
             select(Staff, Organization)
@@ -51,9 +49,15 @@ def get_actor(request: Request, rt: RuntimeDep) -> Actor:
         if row is None or not row[0].active:
             raise Unauthenticated("the bearer token is unknown or revoked")
         staff, org = row
-        return Actor(staff_id=staff.id, org_id=org.id, org_kind=OrgKind(org.kind),
-                     org_code=org.code, bank_code=org.bank_code, name=staff.name,
-                     role=staff.role)
+        return Actor(
+            staff_id=staff.id,
+            org_id=org.id,
+            org_kind=OrgKind(org.kind),
+            org_code=org.code,
+            bank_code=org.bank_code,
+            name=staff.name,
+            role=staff.role,
+        )
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

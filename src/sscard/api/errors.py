@@ -49,14 +49,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
-        return problem(ConcurrentUpdate(
-            "someone else changed this record at the same moment; reload it and try again"))
+        return problem(
+            ConcurrentUpdate(
+                "someone else changed this record at the same moment; reload it and try again"
+            )
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity conflict: %s", type(exc.orig).__name__)
-        return problem(Conflict(
-            "the change conflicts with a record created at the same moment; reload and retry"))
+        return problem(
+            Conflict(
+                "the change conflicts with a record created at the same moment; reload and retry"
+            )
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -24,8 +24,12 @@ class AgentIn(_In):
     document_ref: str = Field(default="", max_length=100)
 
     def to_agent(self) -> Agent:
-        return Agent(name=self.name, id_number=self.id_number, document=self.document,
-                     document_ref=self.document_ref)
+        return Agent(
+            name=self.name,
+            id_number=self.id_number,
+            document=self.document,
+            document_ref=self.document_ref,
+        )
 
 
 def agent_of(value: AgentIn | None) -> Agent | None:
@@ -125,10 +129,17 @@ class PersonRead(BaseModel):
     @classmethod
     def of(cls, p: Any) -> PersonRead:
         return cls(
-            id=p.id, id_number=mask_id_number(p.id_number), id_kind=p.id_kind, name=p.name,
-            gender=p.gender, birth_date=p.birth_date, status=p.status,
-            phone=mask_phone(p.phone) if p.phone else None, unit_org_id=p.unit_org_id,
-            medical_scheme=p.medical_scheme, insured_since=p.insured_since,
+            id=p.id,
+            id_number=mask_id_number(p.id_number),
+            id_kind=p.id_kind,
+            name=p.name,
+            gender=p.gender,
+            birth_date=p.birth_date,
+            status=p.status,
+            phone=mask_phone(p.phone) if p.phone else None,
+            unit_org_id=p.unit_org_id,
+            medical_scheme=p.medical_scheme,
+            insured_since=p.insured_since,
             old_medical_card_state=p.old_medical_card_state,
         )
 
@@ -278,10 +289,17 @@ class ChangeRequestRead(BaseModel):
     def of(cls, r: Any) -> ChangeRequestRead:
         mask = mask_id_number if r.field_name == "id_number" else (lambda v: v)
         return cls(
-            id=r.id, person_id=r.person_id, field_name=r.field_name,
-            old_value=mask(r.old_value), new_value=mask(r.new_value), document=r.document,
-            state=r.state, created_at=r.created_at, decided_at=r.decided_at,
-            decline_reason=r.decline_reason, card_change_done=r.card_change_done,
+            id=r.id,
+            person_id=r.person_id,
+            field_name=r.field_name,
+            old_value=mask(r.old_value),
+            new_value=mask(r.new_value),
+            document=r.document,
+            state=r.state,
+            created_at=r.created_at,
+            decided_at=r.decided_at,
+            decline_reason=r.decline_reason,
+            card_change_done=r.card_change_done,
         )
 
 
@@ -317,17 +335,28 @@ class CardRead(BaseModel):
         from sscard.cards.model import CardState, allowed_actions
 
         return cls(
-            id=c.id, person_id=c.person_id, state=c.state,
-            allowed_actions=allowed_actions(CardState(c.state)), bank_code=c.bank_code,
-            card_number=c.card_number, serial=c.serial,
+            id=c.id,
+            person_id=c.person_id,
+            state=c.state,
+            allowed_actions=allowed_actions(CardState(c.state)),
+            bank_code=c.bank_code,
+            card_number=c.card_number,
+            serial=c.serial,
             bank_card_number=mask_bank_card(c.bank_card_number) if c.bank_card_number else None,
-            outlet_org_id=c.outlet_org_id, unit_org_id=c.unit_org_id, ready_on=c.ready_on,
-            ready_provisional=c.ready_provisional, valid_until=c.valid_until,
-            handout_due=c.handout_due, received_at=c.received_at, activated_at=c.activated_at,
+            outlet_org_id=c.outlet_org_id,
+            unit_org_id=c.unit_org_id,
+            ready_on=c.ready_on,
+            ready_provisional=c.ready_provisional,
+            valid_until=c.valid_until,
+            handout_due=c.handout_due,
+            received_at=c.received_at,
+            activated_at=c.activated_at,
             activation_channel=c.activation_channel,
             financial_activated_at=c.financial_activated_at,
-            loss_reported_at=c.loss_reported_at, oral_loss_lapses_at=c.oral_loss_lapses_at,
-            written_report_no=c.written_report_no, replaced_by_card_id=c.replaced_by_card_id,
+            loss_reported_at=c.loss_reported_at,
+            oral_loss_lapses_at=c.oral_loss_lapses_at,
+            written_report_no=c.written_report_no,
+            replaced_by_card_id=c.replaced_by_card_id,
         )
 
 

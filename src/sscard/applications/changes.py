@@ -39,8 +39,9 @@ def _move(req: ChangeRequest, action: str) -> ChangeState:
     current = ChangeState(req.state)
     target = MOVES.get((current, action))
     if target is None:
-        raise IllegalTransition("change request", current.value, action,
-                                [a for (s, a) in MOVES if s == current])
+        raise IllegalTransition(
+            "change request", current.value, action, [a for (s, a) in MOVES if s == current]
+        )
     return target
 
 
@@ -52,16 +53,23 @@ def get_request(s: Session, request_id: int) -> ChangeRequest:
 
 
 def create_request(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, field_name: str,
-    new_value: str, document: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    person_id: int,
+    field_name: str,
+    new_value: str,
+    document: str,
 ) -> ChangeRequest:
     """Draft a change of name or ID number, keeping the old value."""
     require(actor, "change_requests.create")
     if field_name not in FIELDS:
         raise InvalidInput("field_name must be 'name' or 'id_number' (ID-4)", field="field_name")
     if not (document or "").strip():
-        raise InvalidInput("name the supporting document (e.g. household register extract)",
-                           field="document")
+        raise InvalidInput(
+            "name the supporting document (e.g. household register extract)", field="document"
+        )
     s = uow.session
     person = get_person(s, person_id)
     if field_name == "name":
@@ -74,26 +82,46 @@ def create_request(
             raise AlreadyExists("another person already has this ID number", field="new_value")
     if value == old:
         raise InvalidInput("the new value equals the current one", field="new_value")
-    req = ChangeRequest(person_id=person.id, field_name=field_name, old_value=old,
-                        new_value=value, document=document.strip(),
-                        state=ChangeState.DRAFT.value, created_at=rt.now(),
-                        created_by=actor.staff_id)
+    req = ChangeRequest(
+        person_id=person.id,
+        field_name=field_name,
+        old_value=old,
+        new_value=value,
+        document=document.strip(),
+        state=ChangeState.DRAFT.value,
+        created_at=rt.now(),
+        created_by=actor.staff_id,
+    )
     s.add(req)
     s.flush()
-    record(s, actor=actor, at=rt.now(), action="change_request.created",
-           subject_type="change_request", subject_id=req.id, person_id=person.id,
-           detail={"field": field_name})
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="change_request.created",
+        subject_type="change_request",
+        subject_id=req.id,
+        person_id=person.id,
+        detail={"field": field_name},
+    )
     uow.commit()
     return req
 
 
 def decide(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, request_id: int, action: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    request_id: int,
+    action: str,
     reason: str | None = None,
 ) -> ChangeRequest:
     """Submit, withdraw, approve or decline; approval changes the register (ID-4)."""
-    require(actor, "change_requests.review" if action in ("approve", "decline")
-            else "change_requests.create")
+    require(
+        actor,
+        "change_requests.review" if action in ("approve", "decline") else "change_requests.create",
+    )
     s = uow.session
     req = get_request(s, request_id)
     target = _move(req, action)
@@ -121,8 +149,15 @@ def decide(
     detail = {"field": req.field_name}
     if req.field_name == "id_number":
         detail |= {"old": mask_id_number(req.old_value), "new": mask_id_number(req.new_value)}
-    record(s, actor=actor, at=now, action=f"change_request.{target.value}",
-           subject_type="change_request", subject_id=req.id, person_id=req.person_id,
-           detail=detail)
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action=f"change_request.{target.value}",
+        subject_type="change_request",
+        subject_id=req.id,
+        person_id=req.person_id,
+        detail=detail,
+    )
     uow.commit()
     return req

@@ -84,12 +84,13 @@ def choose_bank(
         )
     forced = forced_bank(policy, unit_kind=unit_kind, scheme=scheme)
     if forced is not None and chosen != forced:
-        who = f"units of kind '{unit_kind}'" if unit_kind in policy.bank_forcing else (
-            "persons in comprehensive basic medical insurance"
+        who = (
+            f"units of kind '{unit_kind}'"
+            if unit_kind in policy.bank_forcing
+            else ("persons in comprehensive basic medical insurance")
         )
         raise PolicyRefused(
-            f"{who} keep their original issuing bank: choose '{forced}', not '{chosen}' "
-            "(B-2/B-3)",
+            f"{who} keep their original issuing bank: choose '{forced}', not '{chosen}' (B-2/B-3)",
             field="bank_code",
             forced_bank=forced,
         )

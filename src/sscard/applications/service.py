@@ -52,9 +52,17 @@ def _form_values(person: Person) -> dict[str, Any]:
 
 
 def _new_forms(
-    session: Session, rt: Runtime, persons: list[Person], *, kind: ApplicationKind,
-    bank_code: str, actor: Actor, batch_id: int | None, state: ApplicationState,
-    outlet_org_id: int | None = None, replaces_card_id: int | None = None,
+    session: Session,
+    rt: Runtime,
+    persons: list[Person],
+    *,
+    kind: ApplicationKind,
+    bank_code: str,
+    actor: Actor,
+    batch_id: int | None,
+    state: ApplicationState,
+    outlet_org_id: int | None = None,
+    replaces_card_id: int | None = None,
 ) -> list[Application]:
     """Create forms for ``persons`` with one block of form numbers."""
     if not persons:
@@ -64,18 +72,26 @@ def _new_forms(
     year = rt.today().year
     return_due = None
     if state is ApplicationState.ISSUED:
-        return_due = rt.calendar(session).add_working_days(
-            rt.today(), rt.policy.deadlines.form_return_working_days
-        ).day
+        return_due = (
+            rt.calendar(session)
+            .add_working_days(rt.today(), rt.policy.deadlines.form_return_working_days)
+            .day
+        )
     apps = [
         Application(
             form_number=form_number(rt.policy.region.code, year, first + i),
-            person_id=p.id, batch_id=batch_id, kind=kind.value, state=state.value,
+            person_id=p.id,
+            batch_id=batch_id,
+            kind=kind.value,
+            state=state.value,
             bank_code=bank_code,
-            service_point_org_id=actor.org_id if actor.org_kind is OrgKind.SERVICE_POINT
-            else None,
-            outlet_org_id=outlet_org_id, form_data=_form_values(p), corrections=[],
-            return_due=return_due, issued_at=now, replaces_card_id=replaces_card_id,
+            service_point_org_id=actor.org_id if actor.org_kind is OrgKind.SERVICE_POINT else None,
+            outlet_org_id=outlet_org_id,
+            form_data=_form_values(p),
+            corrections=[],
+            return_due=return_due,
+            issued_at=now,
+            replaces_card_id=replaces_card_id,
         )
         for i, p in enumerate(persons)
     ]
@@ -94,8 +110,12 @@ def _due_persons_query(unit_org_id: int) -> Any:
     )
     return (
         select(Person)
-        .where(Person.unit_org_id == unit_org_id, Person.insured_since.is_not(None),
-               ~open_app, ~live_card)
+        .where(
+            Person.unit_org_id == unit_org_id,
+            Person.insured_since.is_not(None),
+            ~open_app,
+            ~live_card,
+        )
         .order_by(Person.id)
     )
 
@@ -110,8 +130,14 @@ class Collector:
 
 
 def issue_batch(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, unit_code: str, stage: str,
-    collector: Collector, limit: int = MAX_BATCH,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    unit_code: str,
+    stage: str,
+    collector: Collector,
+    limit: int = MAX_BATCH,
 ) -> tuple[Batch, list[Application]]:
     """A-2 steps 1-2, A-4: hand a unit's administrator the forms of this stage."""
     require(actor, "applications.issue")
@@ -128,8 +154,9 @@ def issue_batch(
             "step 1): POST /units/{id}/agreement first",
             reason="no_agreement",
         )
-    choose_bank(rt.policy, unit.agreement_bank_code, unit_kind=UnitKind(unit.unit_kind),
-                scheme=None)
+    choose_bank(
+        rt.policy, unit.agreement_bank_code, unit_kind=UnitKind(unit.unit_kind), scheme=None
+    )
     if collector.agent is not None:
         if collector.agent.document is not AgentDocument.UNIT_CERTIFICATE:
             raise PolicyRefused(
@@ -150,8 +177,12 @@ def issue_batch(
         rt.today(), rt.policy.deadlines.form_return_working_days
     )
     batch = Batch(
-        unit_org_id=org.id, service_point_org_id=actor.org_id or 0, stage=stage.strip(),
-        state=BatchState.ISSUED.value, bank_code=unit.agreement_bank_code, issued_at=now,
+        unit_org_id=org.id,
+        service_point_org_id=actor.org_id or 0,
+        stage=stage.strip(),
+        state=BatchState.ISSUED.value,
+        bank_code=unit.agreement_bank_code,
+        issued_at=now,
         return_due=return_due.day,
         collected_by={
             "name": collector.name,
@@ -161,18 +192,37 @@ def issue_batch(
     )
     s.add(batch)
     s.flush()
-    apps = _new_forms(s, rt, persons, kind=ApplicationKind.UNIT_BUNDLED,
-                      bank_code=unit.agreement_bank_code, actor=actor, batch_id=batch.id,
-                      state=ApplicationState.ISSUED)
-    record(s, actor=actor, at=now, action="batch.issued", subject_type="batch",
-           subject_id=batch.id, channel="service_point",
-           detail={"unit_org_id": org.id, "forms": len(apps), "stage": batch.stage})
+    apps = _new_forms(
+        s,
+        rt,
+        persons,
+        kind=ApplicationKind.UNIT_BUNDLED,
+        bank_code=unit.agreement_bank_code,
+        actor=actor,
+        batch_id=batch.id,
+        state=ApplicationState.ISSUED,
+    )
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="batch.issued",
+        subject_type="batch",
+        subject_id=batch.id,
+        channel="service_point",
+        detail={"unit_org_id": org.id, "forms": len(apps), "stage": batch.stage},
+    )
     uow.commit()
     return batch, apps
 
 
 def issue_individual(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, bank_code: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    person_id: int,
+    bank_code: str,
     agent: Agent | None = None,
 ) -> Application:
     """A-3, B-3: a flexible employee chooses a bank at the service point and gets a form."""
@@ -181,7 +231,8 @@ def issue_individual(
     if agent is not None and agent.document is not AgentDocument.PRINCIPAL_ID:
         raise PolicyRefused(
             "an individual's agent shows the principal's ID card (A-5)",
-            field="agent.document", reason="missing_document",
+            field="agent.document",
+            reason="missing_document",
         )
     s = uow.session
     person = get_person(s, person_id)
@@ -191,33 +242,56 @@ def issue_individual(
             field="person_id",
         )
     if person.insured_since is None:
-        raise PolicyRefused("no social insurance paid yet: no card is due (A-1)",
-                            reason="not_insured")
+        raise PolicyRefused(
+            "no social insurance paid yet: no card is due (A-1)", reason="not_insured"
+        )
     _refuse_if_open_or_live(s, person.id)
-    choose_bank(rt.policy, bank_code, unit_kind=None,
-                scheme=MedicalScheme(person.medical_scheme))
-    apps = _new_forms(s, rt, [person], kind=ApplicationKind.INDIVIDUAL, bank_code=bank_code,
-                      actor=actor, batch_id=None, state=ApplicationState.ISSUED)
-    record(s, actor=actor, at=rt.now(), action="application.issued",
-           subject_type="application", subject_id=apps[0].id, person_id=person.id,
-           channel="service_point",
-           detail={"bank_code": bank_code, "agent": agent.record() if agent else None})
+    choose_bank(rt.policy, bank_code, unit_kind=None, scheme=MedicalScheme(person.medical_scheme))
+    apps = _new_forms(
+        s,
+        rt,
+        [person],
+        kind=ApplicationKind.INDIVIDUAL,
+        bank_code=bank_code,
+        actor=actor,
+        batch_id=None,
+        state=ApplicationState.ISSUED,
+    )
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="application.issued",
+        subject_type="application",
+        subject_id=apps[0].id,
+        person_id=person.id,
+        channel="service_point",
+        detail={"bank_code": bank_code, "agent": agent.record() if agent else None},
+    )
     uow.commit()
     return apps[0]
 
 
 def _refuse_if_open_or_live(s: Session, person_id: int) -> None:
-    open_form = s.scalar(select(Application.form_number).where(
-        Application.person_id == person_id, Application.state.in_(OPEN_STATES)))
+    open_form = s.scalar(
+        select(Application.form_number).where(
+            Application.person_id == person_id, Application.state.in_(OPEN_STATES)
+        )
+    )
     if open_form is not None:
-        raise InvalidInput(f"this person already has an open form ({open_form}) (A-4)",
-                           field="person_id")
-    live = s.scalar(select(Card.id).where(
-        Card.person_id == person_id, Card.state.not_in([t.value for t in TERMINAL])))
+        raise InvalidInput(
+            f"this person already has an open form ({open_form}) (A-4)", field="person_id"
+        )
+    live = s.scalar(
+        select(Card.id).where(
+            Card.person_id == person_id, Card.state.not_in([t.value for t in TERMINAL])
+        )
+    )
     if live is not None:
         raise InvalidInput(
             f"this person already has card {live}: use replacement or change instead",
-            field="person_id")
+            field="person_id",
+        )
 
 
 def get_application(s: Session, application_id: int) -> Application:
@@ -242,9 +316,15 @@ def _check_unit_scope(s: Session, actor: Actor, app: Application) -> None:
 
 
 def correct_form(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: int,
-    changes: dict[str, str] | None = None, photo_source: str | None = None,
-    photo_receipt_no: str | None = None, studio_code: str | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    application_id: int,
+    changes: dict[str, str] | None = None,
+    photo_source: str | None = None,
+    photo_receipt_no: str | None = None,
+    studio_code: str | None = None,
 ) -> Application:
     """A-2 step 4, C-3: the insured checks and corrects the form and settles the photo."""
     require(actor, "applications.correct")
@@ -273,8 +353,9 @@ def correct_form(
         try:
             PersonStatus(changes["status"])
         except ValueError:
-            raise InvalidInput("status must be employed, unemployed or retired",
-                               field="changes.status") from None
+            raise InvalidInput(
+                "status must be employed, unemployed or retired", field="changes.status"
+            ) from None
     now = rt.now()
     data = dict(app.form_data)
     log = list(app.corrections)
@@ -287,12 +368,14 @@ def correct_form(
         except ValueError:
             raise InvalidInput(
                 "photo_source must be 'id_card_authorisation' or 'studio_receipt'",
-                field="photo_source") from None
+                field="photo_source",
+            ) from None
         if source is PhotoSource.STUDIO_RECEIPT:
             if not (photo_receipt_no or "").strip() or not studio_code:
                 raise InvalidInput(
                     "a studio photo needs the photo receipt number and the studio's code (C-3)",
-                    field="photo_receipt_no")
+                    field="photo_receipt_no",
+                )
             studio = org_by_code(s, studio_code, kind=OrgKind.PHOTO_STUDIO)
             app.photo_studio_org_id = studio.id
             app.photo_receipt_no = (photo_receipt_no or "").strip()
@@ -309,9 +392,16 @@ def correct_form(
     if "status" in changes:
         person.status = changes["status"]
     person.updated_at = now
-    record(s, actor=actor, at=now, action="application.corrected",
-           subject_type="application", subject_id=app.id, person_id=app.person_id,
-           detail={"fields": sorted(changes), "photo_source": app.photo_source})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="application.corrected",
+        subject_type="application",
+        subject_id=app.id,
+        person_id=app.person_id,
+        detail={"fields": sorted(changes), "photo_source": app.photo_source},
+    )
     uow.commit()
     return app
 
@@ -328,41 +418,65 @@ def return_batch(uow: UnitOfWork, rt: Runtime, *, actor: Actor, batch_id: int) -
     s = uow.session
     batch = get_batch(s, batch_id)
     if batch.state != BatchState.ISSUED:
-        raise InvalidInput(f"batch {batch_id} is '{batch.state}', forms were already returned",
-                           field="batch_id")
+        raise InvalidInput(
+            f"batch {batch_id} is '{batch.state}', forms were already returned", field="batch_id"
+        )
     now = rt.now()
-    apps = list(s.scalars(select(Application).where(
-        Application.batch_id == batch.id, Application.state == ApplicationState.ISSUED)))
+    apps = list(
+        s.scalars(
+            select(Application).where(
+                Application.batch_id == batch.id, Application.state == ApplicationState.ISSUED
+            )
+        )
+    )
     _return_apps(s, apps, now)
     batch.state = BatchState.RETURNED.value
     batch.returned_at = now
     late = rt.today() > batch.return_due
-    record(s, actor=actor, at=now, action="batch.returned", subject_type="batch",
-           subject_id=batch.id, channel="service_point",
-           detail={"forms": len(apps), "late": late})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="batch.returned",
+        subject_type="batch",
+        subject_id=batch.id,
+        channel="service_point",
+        detail={"forms": len(apps), "late": late},
+    )
     uow.commit()
     return batch
 
 
-def return_form(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: int
-) -> Application:
+def return_form(uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: int) -> Application:
     """A-3 step 4: an individual returns their form."""
     require(actor, "applications.return")
     s = uow.session
     app = get_application(s, application_id)
     if app.batch_id is not None:
-        raise InvalidInput("this form belongs to a unit batch: return the batch",
-                           field="application_id")
+        raise InvalidInput(
+            "this form belongs to a unit batch: return the batch", field="application_id"
+        )
     _return_apps(s, [app], rt.now())
-    record(s, actor=actor, at=rt.now(), action="application.returned",
-           subject_type="application", subject_id=app.id, person_id=app.person_id)
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="application.returned",
+        subject_type="application",
+        subject_id=app.id,
+        person_id=app.person_id,
+    )
     uow.commit()
     return app
 
 
 def _decide(
-    s: Session, rt: Runtime, app: Application, *, actor: Actor, reject_reason: str | None,
+    s: Session,
+    rt: Runtime,
+    app: Application,
+    *,
+    actor: Actor,
+    reject_reason: str | None,
     unit_org_id: int | None,
 ) -> Card | None:
     now = rt.now()
@@ -375,8 +489,9 @@ def _decide(
         return None
     app.state = application_move(ApplicationState(app.state), "accept").value
     app.decided_at = now
-    return order_card(s, rt, app, actor=actor, unit_org_id=unit_org_id,
-                      reason_code=f"application:{app.kind}")
+    return order_card(
+        s, rt, app, actor=actor, unit_org_id=unit_org_id, reason_code=f"application:{app.kind}"
+    )
 
 
 @dataclass(frozen=True)
@@ -391,7 +506,11 @@ class Summary:
 
 
 def check_batch(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, batch_id: int,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    batch_id: int,
     rejections: dict[int, str] | None = None,
 ) -> Summary:
     """A-2 step 6: check the returned forms, order the cards, give the unit a summary."""
@@ -402,29 +521,54 @@ def check_batch(
     if batch.state != BatchState.RETURNED:
         raise InvalidInput(
             f"batch {batch_id} is '{batch.state}': only returned forms can be checked",
-            field="batch_id")
-    apps = list(s.scalars(select(Application).where(
-        Application.batch_id == batch.id, Application.state == ApplicationState.RETURNED
-    ).order_by(Application.id)))
+            field="batch_id",
+        )
+    apps = list(
+        s.scalars(
+            select(Application)
+            .where(Application.batch_id == batch.id, Application.state == ApplicationState.RETURNED)
+            .order_by(Application.id)
+        )
+    )
     unknown = set(rejections) - {a.id for a in apps}
     if unknown:
-        raise InvalidInput(f"application {min(unknown)} is not a returned form of this batch",
-                           field="rejections")
+        raise InvalidInput(
+            f"application {min(unknown)} is not a returned form of this batch", field="rejections"
+        )
     for app in apps:
-        _decide(s, rt, app, actor=actor, reject_reason=rejections.get(app.id),
-                unit_org_id=batch.unit_org_id)
+        _decide(
+            s,
+            rt,
+            app,
+            actor=actor,
+            reject_reason=rejections.get(app.id),
+            unit_org_id=batch.unit_org_id,
+        )
     batch.state = BatchState.CHECKED.value
     batch.checked_at = rt.now()
-    record(s, actor=actor, at=rt.now(), action="batch.checked", subject_type="batch",
-           subject_id=batch.id, channel="service_point",
-           detail={"accepted": sum(a.state == ApplicationState.ACCEPTED for a in apps),
-                   "rejected": sum(a.state == ApplicationState.REJECTED for a in apps)})
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="batch.checked",
+        subject_type="batch",
+        subject_id=batch.id,
+        channel="service_point",
+        detail={
+            "accepted": sum(a.state == ApplicationState.ACCEPTED for a in apps),
+            "rejected": sum(a.state == ApplicationState.REJECTED for a in apps),
+        },
+    )
     uow.commit()
     return batch_summary(s, batch.id)
 
 
 def check_individual(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: int,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    application_id: int,
     reject_reason: str | None = None,
 ) -> tuple[Application, Card | None]:
     """A-3 step 5: the service point checks an individual's form; both sign."""
@@ -432,12 +576,20 @@ def check_individual(
     s = uow.session
     app = get_application(s, application_id)
     if app.batch_id is not None:
-        raise InvalidInput("this form belongs to a unit batch: check the batch",
-                           field="application_id")
+        raise InvalidInput(
+            "this form belongs to a unit batch: check the batch", field="application_id"
+        )
     card = _decide(s, rt, app, actor=actor, reject_reason=reject_reason, unit_org_id=None)
-    record(s, actor=actor, at=rt.now(), action=f"application.{app.state}",
-           subject_type="application", subject_id=app.id, person_id=app.person_id,
-           detail={"reason": app.reject_reason})
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action=f"application.{app.state}",
+        subject_type="application",
+        subject_id=app.id,
+        person_id=app.person_id,
+        detail={"reason": app.reject_reason},
+    )
     uow.commit()
     return app, card
 
@@ -453,14 +605,22 @@ def batch_summary(s: Session, batch_id: int) -> Summary:
     batch = get_batch(s, batch_id)
     unit = s.get(Organization, batch.unit_org_id)
     assert unit is not None
-    rows = list(s.execute(
-        select(Application, Person).join(Person, Person.id == Application.person_id)
-        .where(Application.batch_id == batch.id).order_by(Application.id)).tuples())
-    ready = s.scalar(select(func.max(Card.ready_on)).join(
-        Application, Application.id == Card.application_id).where(
-        Application.batch_id == batch.id))
+    rows = list(
+        s.execute(
+            select(Application, Person)
+            .join(Person, Person.id == Application.person_id)
+            .where(Application.batch_id == batch.id)
+            .order_by(Application.id)
+        ).tuples()
+    )
+    ready = s.scalar(
+        select(func.max(Card.ready_on))
+        .join(Application, Application.id == Card.application_id)
+        .where(Application.batch_id == batch.id)
+    )
     return Summary(
-        batch=batch, unit=unit,
+        batch=batch,
+        unit=unit,
         accepted=[(a, p) for a, p in rows if a.state == ApplicationState.ACCEPTED],
         rejected=[(a, p) for a, p in rows if a.state == ApplicationState.REJECTED],
         ready_on=ready.isoformat() if ready else None,
@@ -468,21 +628,42 @@ def batch_summary(s: Session, batch_id: int) -> Summary:
 
 
 def new_accepted_application(
-    s: Session, rt: Runtime, person: Person, *, kind: ApplicationKind, bank_code: str,
-    actor: Actor, replaces_card_id: int, photo: dict[str, Any] | None = None,
+    s: Session,
+    rt: Runtime,
+    person: Person,
+    *,
+    kind: ApplicationKind,
+    bank_code: str,
+    actor: Actor,
+    replaces_card_id: int,
+    photo: dict[str, Any] | None = None,
 ) -> Application:
     """The form behind a replacement or change done at an outlet (R-1, R-4)."""
-    app = _new_forms(s, rt, [person], kind=kind, bank_code=bank_code, actor=actor,
-                     batch_id=None, state=ApplicationState.ACCEPTED,
-                     outlet_org_id=actor.org_id, replaces_card_id=replaces_card_id)[0]
+    app = _new_forms(
+        s,
+        rt,
+        [person],
+        kind=kind,
+        bank_code=bank_code,
+        actor=actor,
+        batch_id=None,
+        state=ApplicationState.ACCEPTED,
+        outlet_org_id=actor.org_id,
+        replaces_card_id=replaces_card_id,
+    )[0]
     app.decided_at = rt.now()
     app.returned_at = rt.now()
-    previous = s.scalar(select(Application).join(Card, Card.application_id == Application.id)
-                        .where(Card.id == replaces_card_id))
+    previous = s.scalar(
+        select(Application)
+        .join(Card, Card.application_id == Application.id)
+        .where(Card.id == replaces_card_id)
+    )
     photo = photo or {}
     app.photo_source = photo.get("source") or (previous.photo_source if previous else None)
     app.photo_receipt_no = photo.get("receipt_no") or (
-        previous.photo_receipt_no if previous else None)
+        previous.photo_receipt_no if previous else None
+    )
     app.photo_studio_org_id = photo.get("studio_org_id") or (
-        previous.photo_studio_org_id if previous else None)
+        previous.photo_studio_org_id if previous else None
+    )
     return app

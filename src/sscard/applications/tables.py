@@ -42,9 +42,7 @@ class Application(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     form_number: Mapped[str] = mapped_column(String(24), unique=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    batch_id: Mapped[int | None] = mapped_column(
-        ForeignKey("application_batches.id"), index=True
-    )
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("application_batches.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     bank_code: Mapped[str] = mapped_column(String(16))

@@ -35,7 +35,12 @@ from sscard.runtime import Runtime
 
 
 def report_loss_oral(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, channel: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    channel: str,
     agent: Agent | None = None,
 ) -> Moved:
     """L-1: a temporary oral report by phone or online banking; lapses after 5 days."""
@@ -48,15 +53,25 @@ def report_loss_oral(
         raise PolicyRefused(
             f"{rt.policy.region.name_en} takes oral loss reports through: "
             + ", ".join(rt.policy.loss.oral_channels),
-            field="channel", reason="channel_not_allowed")
+            field="channel",
+            reason="channel_not_allowed",
+        )
     if chosen not in ORAL_LOSS_CHANNEL_OF.get(actor.org_kind, frozenset()):
         raise Forbidden(f"a {actor.org_kind.value} does not take reports through '{chosen}'")
     check_agent(rt.policy, AgentAct.LOSS_REPORT, agent)
     s = uow.session
     card = load_card(s, card_id)
     now = rt.now()
-    t = move(s, card, Action.REPORT_LOST_ORAL, actor=actor, at=now, channel=chosen,
-             agent=agent, check_bank=True)
+    t = move(
+        s,
+        card,
+        Action.REPORT_LOST_ORAL,
+        actor=actor,
+        at=now,
+        channel=chosen,
+        agent=agent,
+        check_bank=True,
+    )
     card.loss_reported_at = now
     card.oral_loss_lapses_at = oral_loss_lapses_at(now, rt.policy)
     uow.commit()
@@ -64,7 +79,12 @@ def report_loss_oral(
 
 
 def report_loss_written(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, agent: Agent | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    agent: Agent | None = None,
 ) -> tuple[Moved, Fee]:
     """L-2: a written report at an outlet with ID, effective at once; the card is frozen."""
     require(actor, "cards.loss_written")
@@ -72,8 +92,16 @@ def report_loss_written(
     s = uow.session
     card = load_card(s, card_id)
     now = rt.now()
-    t = move(s, card, Action.REPORT_LOST_WRITTEN, actor=actor, at=now, channel=Channel.OUTLET,
-             agent=agent, check_bank=True)
+    t = move(
+        s,
+        card,
+        Action.REPORT_LOST_WRITTEN,
+        actor=actor,
+        at=now,
+        channel=Channel.OUTLET,
+        agent=agent,
+        check_bank=True,
+    )
     number = reserve(s, "written_loss_report")
     card.written_report_no = f"GS{rt.policy.region.code}{number:010d}"
     card.loss_reported_at = now
@@ -84,8 +112,13 @@ def report_loss_written(
 
 
 def cancel_loss_report(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int,
-    written_report_no: str | None = None, agent: Agent | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    written_report_no: str | None = None,
+    agent: Agent | None = None,
 ) -> Moved:
     """L-3, V-5: cancel a loss report before replacement; the card resumes."""
     require(actor, "cards.cancel_loss")
@@ -98,29 +131,51 @@ def cancel_loss_report(
         raise InvalidInput(
             "cancelling a written loss report needs the written report form: "
             "written_report_no is missing or does not match (L-3)",
-            field="written_report_no")
+            field="written_report_no",
+        )
     if card.state == CardState.LOST_AUTO and card.financial_activated_at is None:
         raise PolicyRefused(
             "this card was reported lost because its financial application was not activated "
             "in time: activate it at the bank first, then cancel (V-5)",
-            reason="financial_not_activated")
-    t = move(s, card, Action.CANCEL_LOSS_REPORT, actor=actor, at=rt.now(),
-             channel=Channel.OUTLET, agent=agent, check_bank=True)
+            reason="financial_not_activated",
+        )
+    t = move(
+        s,
+        card,
+        Action.CANCEL_LOSS_REPORT,
+        actor=actor,
+        at=rt.now(),
+        channel=Channel.OUTLET,
+        agent=agent,
+        check_bank=True,
+    )
     uow.commit()
     return Moved(card, [t])
 
 
 def _charge(
-    s: Session, rt: Runtime, card: Card, decision: FeeDecision, *, actor: Actor,
+    s: Session,
+    rt: Runtime,
+    card: Card,
+    decision: FeeDecision,
+    *,
+    actor: Actor,
     application_id: int | None,
 ) -> Fee:
     """Record the fee; a payment voucher number is issued for any non-zero amount."""
     voucher = None
     if decision.amount_fen > 0:
         voucher = f"JF{rt.policy.region.code}{reserve(s, 'payment_voucher'):010d}"
-    fee = Fee(person_id=card.person_id, card_id=card.id, application_id=application_id,
-              basis=decision.basis.value, amount_fen=decision.amount_fen, voucher_no=voucher,
-              paid_at=rt.now(), place_org_id=actor.org_id)
+    fee = Fee(
+        person_id=card.person_id,
+        card_id=card.id,
+        application_id=application_id,
+        basis=decision.basis.value,
+        amount_fen=decision.amount_fen,
+        voucher_no=voucher,
+        paid_at=rt.now(),
+        place_org_id=actor.org_id,
+    )
     s.add(fee)
     s.flush()
     return fee
@@ -136,20 +191,38 @@ class Reissued:
 
 
 def _reissue(
-    s: Session, rt: Runtime, old: Card, *, actor: Actor, kind: ApplicationKind,
+    s: Session,
+    rt: Runtime,
+    old: Card,
+    *,
+    actor: Actor,
+    kind: ApplicationKind,
     photo: dict[str, object] | None = None,
 ) -> tuple[Card, int]:
     person = s.get(Person, old.person_id)
     assert person is not None
-    app = new_accepted_application(s, rt, person, kind=kind, bank_code=old.bank_code,
-                                   actor=actor, replaces_card_id=old.id, photo=photo)
+    app = new_accepted_application(
+        s,
+        rt,
+        person,
+        kind=kind,
+        bank_code=old.bank_code,
+        actor=actor,
+        replaces_card_id=old.id,
+        photo=photo,
+    )
     new = order_card(s, rt, app, actor=actor, unit_org_id=None, reason_code=kind.value)
     old.replaced_by_card_id = new.id
     return new, app.id
 
 
 def replace_card(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, agent: Agent | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    agent: Agent | None = None,
 ) -> Reissued:
     """R-1, R-3: replace a card after a written loss report; the old card is dead for good."""
     require(actor, "cards.replace")
@@ -159,9 +232,19 @@ def replace_card(
     if old.state == CardState.LOST_ORAL:
         raise PolicyRefused(
             "an oral loss report is temporary: report the loss in writing at the outlet "
-            "before a replacement (R-1)", reason="written_report_required")
-    t = move(s, old, Action.REPLACE, actor=actor, at=rt.now(), channel=Channel.OUTLET,
-             agent=agent, check_bank=True)
+            "before a replacement (R-1)",
+            reason="written_report_required",
+        )
+    t = move(
+        s,
+        old,
+        Action.REPLACE,
+        actor=actor,
+        at=rt.now(),
+        channel=Channel.OUTLET,
+        agent=agent,
+        check_bank=True,
+    )
     new, app_id = _reissue(s, rt, old, actor=actor, kind=ApplicationKind.REPLACEMENT)
     fee = _charge(s, rt, new, replacement_fee(rt.policy), actor=actor, application_id=app_id)
     uow.commit()
@@ -169,8 +252,14 @@ def replace_card(
 
 
 def change_card(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, reason: str,
-    photo_receipt_no: str | None = None, studio_code: str | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    reason: str,
+    photo_receipt_no: str | None = None,
+    studio_code: str | None = None,
     agent: Agent | None = None,
 ) -> Reissued:
     """R-4, F-2: change a damaged, outdated or faulty card; the old one is destroyed."""
@@ -179,31 +268,53 @@ def change_card(
     try:
         why = ChangeReason(reason)
     except ValueError:
-        raise InvalidInput("reason must be one of " + ", ".join(r.value for r in ChangeReason),
-                           field="reason") from None
+        raise InvalidInput(
+            "reason must be one of " + ", ".join(r.value for r in ChangeReason), field="reason"
+        ) from None
     s = uow.session
     old = load_card(s, card_id)
     photo: dict[str, object] | None = None
     if why is ChangeReason.PHOTO_CHANGED:
         if not (photo_receipt_no or "").strip() or not studio_code:
-            raise InvalidInput("a photo change needs the new photo receipt and studio (R-4)",
-                               field="photo_receipt_no")
+            raise InvalidInput(
+                "a photo change needs the new photo receipt and studio (R-4)",
+                field="photo_receipt_no",
+            )
         studio = org_by_code(s, studio_code, kind=OrgKind.PHOTO_STUDIO)
-        photo = {"source": "studio_receipt", "receipt_no": photo_receipt_no,
-                 "studio_org_id": studio.id}
+        photo = {
+            "source": "studio_receipt",
+            "receipt_no": photo_receipt_no,
+            "studio_org_id": studio.id,
+        }
     request = None
     if why is ChangeReason.PERSONAL_DATA_CHANGED:
-        request = s.scalar(select(ChangeRequest).where(
-            ChangeRequest.person_id == old.person_id, ChangeRequest.state == "approved",
-            ChangeRequest.card_change_done.is_(False)).order_by(ChangeRequest.id))
+        request = s.scalar(
+            select(ChangeRequest)
+            .where(
+                ChangeRequest.person_id == old.person_id,
+                ChangeRequest.state == "approved",
+                ChangeRequest.card_change_done.is_(False),
+            )
+            .order_by(ChangeRequest.id)
+        )
         if request is None:
             raise PolicyRefused(
                 "a change of name or ID number is first approved at the social insurance "
                 "agency (ID-4): no approved change request is waiting for a card change",
-                reason="no_approved_change_request")
+                reason="no_approved_change_request",
+            )
     decision = change_fee(rt.policy, why, valid_until=old.valid_until, today=rt.today())
-    t = move(s, old, Action.CHANGE, actor=actor, at=rt.now(), channel=Channel.OUTLET,
-             reason_code=f"change:{why.value}", agent=agent, check_bank=True)
+    t = move(
+        s,
+        old,
+        Action.CHANGE,
+        actor=actor,
+        at=rt.now(),
+        channel=Channel.OUTLET,
+        reason_code=f"change:{why.value}",
+        agent=agent,
+        check_bank=True,
+    )
     new, app_id = _reissue(s, rt, old, actor=actor, kind=ApplicationKind.CHANGE, photo=photo)
     if request is not None:
         request.card_change_done = True
@@ -215,8 +326,13 @@ def change_card(
 def history(s: Session, card_id: int) -> list[CardTransition]:
     """A card's history is a query over its transition records."""
     load_card(s, card_id, lock=False)
-    return list(s.scalars(select(CardTransition).where(CardTransition.card_id == card_id)
-                          .order_by(CardTransition.id)))
+    return list(
+        s.scalars(
+            select(CardTransition)
+            .where(CardTransition.card_id == card_id)
+            .order_by(CardTransition.id)
+        )
+    )
 
 
 def person_of(s: Session, card: Card) -> Person:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -44,8 +45,13 @@ class Moved:
 
 
 def order_card(
-    session: Session, rt: Runtime, application: Application, *, actor: Actor,
-    unit_org_id: int | None, reason_code: str,
+    session: Session,
+    rt: Runtime,
+    application: Application,
+    *,
+    actor: Actor,
+    unit_org_id: int | None,
+    reason_code: str,
 ) -> Card:
     """Order the card of an accepted application: ready after 30 working days (A-2)."""
     now = rt.now()
@@ -53,15 +59,21 @@ def order_card(
         rt.today(), rt.policy.deadlines.production_working_days
     )
     card = Card(
-        person_id=application.person_id, application_id=application.id,
-        bank_code=application.bank_code, state=CardState.ORDERED.value,
-        outlet_org_id=application.outlet_org_id, unit_org_id=unit_org_id,
-        ordered_at=now, ready_on=ready.day, ready_provisional=ready.provisional,
+        person_id=application.person_id,
+        application_id=application.id,
+        bank_code=application.bank_code,
+        state=CardState.ORDERED.value,
+        outlet_org_id=application.outlet_org_id,
+        unit_org_id=unit_org_id,
+        ordered_at=now,
+        ready_on=ready.day,
+        ready_provisional=ready.provisional,
     )
     session.add(card)
     session.flush()
-    record_creation(session, card, actor=actor, at=now, channel=actor.org_kind.value,
-                    reason_code=reason_code)
+    record_creation(
+        session, card, actor=actor, at=now, channel=actor.org_kind.value, reason_code=reason_code
+    )
     return card
 
 
@@ -73,8 +85,15 @@ def _serial_ok(value: str, field: str) -> str:
 
 
 def record_production(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, card_number: str,
-    serial: str, bank_card_number: str, outlet_code: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    card_number: str,
+    serial: str,
+    bank_card_number: str,
+    outlet_code: str,
 ) -> Moved:
     """The bank reports a produced card: numbers, outlet, 10-year validity (C-2)."""
     require(actor, "cards.produce")
@@ -92,13 +111,17 @@ def record_production(
             f"outlet {outlet_code} belongs to bank {outlet.bank_code}, not {card.bank_code}",
             field="outlet_code",
         )
-    for column, value in ((Card.card_number, number), (Card.serial, chip),
-                          (Card.bank_card_number, bank_no)):
+    for column, value in (
+        (Card.card_number, number),
+        (Card.serial, chip),
+        (Card.bank_card_number, bank_no),
+    ):
         if s.scalar(select(Card.id).where(column == value, Card.id != card.id)) is not None:
             raise AlreadyExists(f"another card already has this {column.key}", field=column.key)
     now = rt.now()
-    t = move(s, card, Action.PRODUCE, actor=actor, at=now, channel=Channel.OUTLET,
-             place_org_id=outlet.id)
+    t = move(
+        s, card, Action.PRODUCE, actor=actor, at=now, channel=Channel.OUTLET, place_org_id=outlet.id
+    )
     card.card_number, card.serial, card.bank_card_number = number, chip, bank_no
     card.outlet_org_id = outlet.id
     card.produced_at = now
@@ -109,8 +132,14 @@ def record_production(
 
 
 def pickup(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, by: str,
-    agent: Agent | None = None, activate: bool = False,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    by: str,
+    agent: Agent | None = None,
+    activate: bool = False,
 ) -> Moved:
     """Pickup at the outlet by the unit administrator (A-2 step 7) or the holder (A-3)."""
     require(actor, "cards.pickup")
@@ -132,8 +161,9 @@ def pickup(
                 "this card was applied for individually: the holder picks it up",
                 field="by",
             )
-        t = move(s, card, Action.PICKUP_BY_UNIT, actor=actor, at=now, channel=Channel.OUTLET,
-                 agent=agent)
+        t = move(
+            s, card, Action.PICKUP_BY_UNIT, actor=actor, at=now, channel=Channel.OUTLET, agent=agent
+        )
         due = rt.calendar(s).add_working_days(today, rt.policy.deadlines.handout_working_days)
         card.handout_due = due.day
         card.picked_up_at = now
@@ -144,8 +174,9 @@ def pickup(
         return Moved(card, [t])
     if by != "holder":
         raise InvalidInput("by must be 'unit_administrator' or 'holder'", field="by")
-    t = move(s, card, Action.PICKUP_BY_HOLDER, actor=actor, at=now, channel=Channel.OUTLET,
-             agent=agent)
+    t = move(
+        s, card, Action.PICKUP_BY_HOLDER, actor=actor, at=now, channel=Channel.OUTLET, agent=agent
+    )
     card.picked_up_at = now
     card.received_at = now
     card.at_outlet_since = None
@@ -166,9 +197,16 @@ def hand_out(uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int) -> Mov
     today = rt.today()
     late = card.handout_due is not None and today > card.handout_due
     now = rt.now()
-    t = move(s, card, Action.HAND_OUT, actor=actor, at=now, channel=Channel.UNIT,
-             reason_code="late" if late else None,
-             detail={"handout_due": card.handout_due.isoformat() if card.handout_due else None})
+    t = move(
+        s,
+        card,
+        Action.HAND_OUT,
+        actor=actor,
+        at=now,
+        channel=Channel.UNIT,
+        reason_code="late" if late else None,
+        detail={"handout_due": card.handout_due.isoformat() if card.handout_due else None},
+    )
     card.received_at = now
     uow.commit()
     return Moved(card, [t])
@@ -188,8 +226,15 @@ def return_undeliverable(
     card = load_card(s, card_id)
     require_own_bank(actor, card.bank_code)
     now = rt.now()
-    t = move(s, card, Action.RETURN_UNDELIVERABLE, actor=actor, at=now,
-             channel=Channel.OUTLET, reason_code=reason)
+    t = move(
+        s,
+        card,
+        Action.RETURN_UNDELIVERABLE,
+        actor=actor,
+        at=now,
+        channel=Channel.OUTLET,
+        reason_code=reason,
+    )
     card.outlet_org_id = actor.org_id
     card.at_outlet_since = now
     card.handout_due = None
@@ -198,8 +243,14 @@ def return_undeliverable(
 
 
 def _activate(
-    s: Session, rt: Runtime, card: Card, *, actor: Actor, channel: Channel,
-    agent: Agent | None, old_medical_card_no: str | None = None,
+    s: Session,
+    rt: Runtime,
+    card: Card,
+    *,
+    actor: Actor,
+    channel: Channel,
+    agent: Agent | None,
+    old_medical_card_no: str | None = None,
 ) -> list[CardTransition]:
     """Activate the social security application and settle the old cards (V-1, V-3)."""
     if channel not in rt.policy.activation.channels:
@@ -219,7 +270,8 @@ def _activate(
     person = s.get(Person, card.person_id)
     assert person is not None
     if channel is Channel.PHARMACY and person.old_medical_card_state in (
-        OldCardState.NORMAL, OldCardState.RESTRICTED
+        OldCardState.NORMAL,
+        OldCardState.RESTRICTED,
     ):
         # V-1: at a pharmacy the old medical insurance card goes in first.
         if (old_medical_card_no or "").strip() != person.old_medical_card_no:
@@ -243,26 +295,41 @@ def _retire_older_cards(
     """V-3: an old card of the same bank is destroyed; another bank's is superseded."""
     now_moves: list[CardTransition] = []
     older = s.scalars(
-        select(Card).where(
+        select(Card)
+        .where(
             Card.person_id == card.person_id,
             Card.id != card.id,
             Card.state.in_([CardState.RECEIVED, CardState.ACTIVE, CardState.LOST_AUTO]),
-        ).order_by(Card.id)
+        )
+        .order_by(Card.id)
     ).all()
     for old in older:
         same_bank = old.bank_code == card.bank_code
         action = Action.DESTROY_OLD_SAME_BANK if same_bank else Action.SUPERSEDE
         now_moves.append(
-            move(s, old, action, actor=actor, at=card.activated_at or card.ordered_at,
-                 channel=channel, reason_code="new_card_activated",
-                 detail={"new_card_id": card.id})
+            move(
+                s,
+                old,
+                action,
+                actor=actor,
+                at=card.activated_at or card.ordered_at,
+                channel=channel,
+                reason_code="new_card_activated",
+                detail={"new_card_id": card.id},
+            )
         )
     return now_moves
 
 
 def activate(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int, channel: str,
-    agent: Agent | None = None, old_medical_card_no: str | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    channel: str,
+    agent: Agent | None = None,
+    old_medical_card_no: str | None = None,
 ) -> Moved:
     """V-1: activate at an outlet, hospital, pharmacy, window, 12333, online or platform."""
     require(actor, "cards.activate")
@@ -273,22 +340,37 @@ def activate(
     if chosen not in ACTIVATION_CHANNEL_OF.get(actor.org_kind, frozenset()):
         raise Forbidden(
             f"a {actor.org_kind.value.replace('_', ' ')} cannot activate through '{chosen}'"
-            + ("; the bank's financial activation arrives as a message "
-               "(POST /bank-messages/financial-activations)"
-               if chosen is Channel.BANK_FINANCIAL else "")
+            + (
+                "; the bank's financial activation arrives as a message "
+                "(POST /bank-messages/financial-activations)"
+                if chosen is Channel.BANK_FINANCIAL
+                else ""
+            )
         )
     s = uow.session
     card = load_card(s, card_id)
     if chosen is Channel.OUTLET:
         require_own_bank(actor, card.bank_code)
-    moves = _activate(s, rt, card, actor=actor, channel=chosen, agent=agent,
-                      old_medical_card_no=old_medical_card_no)
+    moves = _activate(
+        s,
+        rt,
+        card,
+        actor=actor,
+        channel=chosen,
+        agent=agent,
+        old_medical_card_no=old_medical_card_no,
+    )
     uow.commit()
     return Moved(card, moves)
 
 
 def financial_activation_message(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, serial: str, id_number: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    serial: str,
+    id_number: str,
     bank_card_number: str,
 ) -> Moved:
     """V-1, V-5: the bank activated the financial application and tells the center.
@@ -304,11 +386,11 @@ def financial_activation_message(
     person = s.get(Person, card.person_id)
     assert person is not None
     if parse_id_number(id_number).number != person.id_number:
-        raise InvalidInput("the ID number does not belong to this card's holder",
-                           field="id_number")
+        raise InvalidInput("the ID number does not belong to this card's holder", field="id_number")
     if "".join(bank_card_number.split()) != card.bank_card_number:
-        raise InvalidInput("the bank card number does not match this card",
-                           field="bank_card_number")
+        raise InvalidInput(
+            "the bank card number does not match this card", field="bank_card_number"
+        )
     if card.financial_activated_at is not None:
         return Moved(card, [])
     now = rt.now()
@@ -316,11 +398,28 @@ def financial_activation_message(
     moves: list[CardTransition] = []
     social_allowed = Channel.BANK_FINANCIAL in rt.policy.activation.channels
     if card.state == CardState.RECEIVED and not social_allowed:
-        record(s, actor=actor, at=now, action="card.financial_activated", subject_type="card",
-               subject_id=card.id, person_id=card.person_id, channel=Channel.BANK_FINANCIAL)
+        record(
+            s,
+            actor=actor,
+            at=now,
+            action="card.financial_activated",
+            subject_type="card",
+            subject_id=card.id,
+            person_id=card.person_id,
+            channel=Channel.BANK_FINANCIAL,
+        )
     else:
-        moves.append(move(s, card, Action.FINANCIAL_ACTIVATE, actor=actor, at=now,
-                          channel=Channel.BANK_FINANCIAL, check_bank=True))
+        moves.append(
+            move(
+                s,
+                card,
+                Action.FINANCIAL_ACTIVATE,
+                actor=actor,
+                at=now,
+                channel=Channel.BANK_FINANCIAL,
+                check_bank=True,
+            )
+        )
         if card.state == CardState.ACTIVE and card.activated_at is None:
             card.activated_at = now
             card.activation_channel = Channel.BANK_FINANCIAL.value

@@ -89,26 +89,50 @@ def move(
         subject_id=card.id,
         person_id=card.person_id,
         channel=channel,
-        detail={"from": current.value, "to": target.value, "reason": reason_code,
-                "transition_id": transition.id},
+        detail={
+            "from": current.value,
+            "to": target.value,
+            "reason": reason_code,
+            "transition_id": transition.id,
+        },
     )
     return transition
 
 
 def record_creation(
-    session: Session, card: Card, *, actor: Actor, at: datetime, channel: str,
+    session: Session,
+    card: Card,
+    *,
+    actor: Actor,
+    at: datetime,
+    channel: str,
     reason_code: str,
 ) -> CardTransition:
     """The first record of a card's history: ordered from an accepted application."""
     transition = CardTransition(
-        card_id=card.id, person_id=card.person_id, from_state="none",
-        to_state=CardState.ORDERED.value, action="order", channel=channel,
-        reason_code=reason_code, place_org_id=actor.org_id, actor_staff_id=actor.staff_id,
-        occurred_at=at, detail={"ready_on": card.ready_on.isoformat()},
+        card_id=card.id,
+        person_id=card.person_id,
+        from_state="none",
+        to_state=CardState.ORDERED.value,
+        action="order",
+        channel=channel,
+        reason_code=reason_code,
+        place_org_id=actor.org_id,
+        actor_staff_id=actor.staff_id,
+        occurred_at=at,
+        detail={"ready_on": card.ready_on.isoformat()},
     )
     session.add(transition)
     session.flush()
-    record(session, actor=actor, at=at, action="card.order", subject_type="card",
-           subject_id=card.id, person_id=card.person_id, channel=channel,
-           detail={"reason": reason_code, "transition_id": transition.id})
+    record(
+        session,
+        actor=actor,
+        at=at,
+        action="card.order",
+        subject_type="card",
+        subject_id=card.id,
+        person_id=card.person_id,
+        channel=channel,
+        detail={"reason": reason_code, "transition_id": transition.id},
+    )
     return transition

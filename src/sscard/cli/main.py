@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -20,28 +19,40 @@ from sscard.bootstrap import Service, prepare
 from sscard.core.clock import FixedClock, OffsetClock, SystemClock
 from sscard.core.errors import DomainError
 from sscard.core.policy import PolicyError, load_policy, preset_names
-from sscard.db.engine import database_url
 from sscard.register.model import OrgKind
 from sscard.register.service import create_staff, org_by_code
 
-app = typer.Typer(help="sscard: social security card platform (operators' commands)",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="sscard: social security card platform (operators' commands)",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database set-up", no_args_is_help=True)
 policy_app = typer.Typer(help="Region policy files", no_args_is_help=True)
 import_app = typer.Typer(help="Import persons and units from CSV", no_args_is_help=True)
 calendar_app = typer.Typer(help="Working-day calendar", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff members and their tokens", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (policy_app, "policy"), (import_app, "import"),
-                  (calendar_app, "calendar"), (staff_app, "staff")):
+for sub, name in (
+    (db_app, "db"),
+    (policy_app, "policy"),
+    (import_app, "import"),
+    (calendar_app, "calendar"),
+    (staff_app, "staff"),
+):
     app.add_typer(sub, name=name)
 
 out = Console()
 err = Console(stderr=True)
-CLI_ACTOR = Actor(staff_id=None, org_id=None, org_kind=OrgKind.CENTER, org_code="CLI",
-                  name="operator (cli)")
+CLI_ACTOR = Actor(
+    staff_id=None, org_id=None, org_kind=OrgKind.CENTER, org_code="CLI", name="operator (cli)"
+)
 
-DbOption = Annotated[str | None, typer.Option("--database", "-d", envvar="SSCARD_DATABASE_URL",
-                                              help="Database URL (default: SQLite file)")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database", "-d", envvar="SSCARD_DATABASE_URL", help="Database URL (default: SQLite file)"
+    ),
+]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -49,8 +60,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _service(url: str | None, *, policy: str | None = None,
-             at: datetime | None = None) -> Service:
+def _service(url: str | None, *, policy: str | None = None, at: datetime | None = None) -> Service:
     try:
         return prepare(url, policy=policy, clock=FixedClock(at) if at else None)
     except PolicyError as exc:
@@ -63,8 +73,9 @@ def _at(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _fail(f"--at '{value}' is not an ISO date-time such as "
-                    "2027-01-05T09:00:00+08:00") from None
+        raise _fail(
+            f"--at '{value}' is not an ISO date-time such as 2027-01-05T09:00:00+08:00"
+        ) from None
     if moment.tzinfo is None:
         raise _fail("--at needs a timezone offset, e.g. 2027-01-05T09:00:00+08:00")
     return moment
@@ -98,13 +109,16 @@ def policy_check(file: str) -> None:
     table.add_column("setting")
     table.add_column("value")
     table.add_row("banks", ", ".join(b.code for b in policy.banks))
-    table.add_row("bank forcing", ", ".join(f"{k}→{v}" for k, v in policy.bank_forcing.items())
-                  or "none")
+    table.add_row(
+        "bank forcing", ", ".join(f"{k}→{v}" for k, v in policy.bank_forcing.items()) or "none"
+    )
     table.add_row("activation channels", ", ".join(policy.activation.channels))
     table.add_row("oral loss channels", ", ".join(policy.loss.oral_channels))
     table.add_row("agents may", ", ".join(policy.agents.allowed))
-    table.add_row("replacement / change fee", f"{policy.fees.replacement_fen / 100:.2f} / "
-                  f"{policy.fees.change_fen / 100:.2f} yuan")
+    table.add_row(
+        "replacement / change fee",
+        f"{policy.fees.replacement_fen / 100:.2f} / {policy.fees.change_fen / 100:.2f} yuan",
+    )
     for key, value in policy.deadlines.model_dump().items():
         table.add_row(key, str(value))
     out.print(table)
@@ -114,8 +128,10 @@ def policy_check(file: str) -> None:
 def policy_load(file: str, database: DbOption = None) -> None:
     """Make a policy file this database's policy (refused with line and reason if bad)."""
     svc = _service(database, policy=file)
-    out.print(f"policy of {svc.runtime.policy.region.name_en} loaded "
-              f"({len(svc.runtime.policy.banks)} banks)")
+    out.print(
+        f"policy of {svc.runtime.policy.region.name_en} loaded "
+        f"({len(svc.runtime.policy.banks)} banks)"
+    )
 
 
 @policy_app.command("presets")
@@ -147,8 +163,9 @@ def _print_logins(tokens: dict[str, str]) -> None:
 @app.command("sweep")
 def sweep_cmd(
     database: DbOption = None,
-    at: Annotated[str | None, typer.Option(help="Run as if at this time (ISO, with offset)")]
-    = None,
+    at: Annotated[
+        str | None, typer.Option(help="Run as if at this time (ISO, with offset)")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
 ) -> None:
     """Apply every due deadline once (safe to run while another sweep runs)."""
@@ -161,8 +178,9 @@ def sweep_cmd(
     out.print(f"total                    {report.total}")
 
 
-def _run_import(kind: str, file: Path, database: str | None, skip_invalid: bool,
-                errors_to: Path | None) -> None:
+def _run_import(
+    kind: str, file: Path, database: str | None, skip_invalid: bool, errors_to: Path | None
+) -> None:
     from sscard.register.importer import import_persons, import_units
 
     if not file.exists():
@@ -170,14 +188,25 @@ def _run_import(kind: str, file: Path, database: str | None, skip_invalid: bool,
     svc = _service(database)
     total = max(sum(1 for _ in file.open(encoding="utf-8-sig")) - 1, 0)
     fn = import_persons if kind == "persons" else import_units
-    with Progress(TextColumn(f"checking {kind}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn(f"checking {kind}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task(kind, total=total)
         try:
             with svc.runtime.uow() as uow:
-                report = fn(uow, svc.runtime, actor=CLI_ACTOR, path=file,
-                            skip_invalid=skip_invalid,
-                            progress=lambda n: bar.advance(task, n))
+                report = fn(
+                    uow,
+                    svc.runtime,
+                    actor=CLI_ACTOR,
+                    path=file,
+                    skip_invalid=skip_invalid,
+                    progress=lambda n: bar.advance(task, n),
+                )
         except DomainError as exc:
             raise _fail(exc.detail) from None
     for e in report.errors[:50]:
@@ -191,28 +220,42 @@ def _run_import(kind: str, file: Path, database: str | None, skip_invalid: bool,
             writer.writerows((e.line, e.field, e.message) for e in report.errors)
         err.print(f"error report written to {errors_to}")
     if report.errors and not skip_invalid:
-        raise _fail(f"{len(report.errors)} of {report.read} lines are invalid; nothing was "
-                    "imported (fix them, or pass --skip-invalid to import the valid lines)", 1)
-    out.print(f"imported {report.written} of {report.read} {kind}"
-              + (f", skipped {len(report.errors)} invalid" if report.errors else ""))
+        raise _fail(
+            f"{len(report.errors)} of {report.read} lines are invalid; nothing was "
+            "imported (fix them, or pass --skip-invalid to import the valid lines)",
+            1,
+        )
+    out.print(
+        f"imported {report.written} of {report.read} {kind}"
+        + (f", skipped {len(report.errors)} invalid" if report.errors else "")
+    )
 
 
 SkipOption = Annotated[bool, typer.Option(help="Import the valid lines and skip the rest")]
-ErrorsOption = Annotated[Path | None, typer.Option("--errors", help="Write the error report "
-                                                   "to this CSV file")]
+ErrorsOption = Annotated[
+    Path | None, typer.Option("--errors", help="Write the error report to this CSV file")
+]
 
 
 @import_app.command("persons")
-def import_persons_cmd(file: Path, database: DbOption = None, skip_invalid: SkipOption = False,
-                       errors: ErrorsOption = None) -> None:
+def import_persons_cmd(
+    file: Path,
+    database: DbOption = None,
+    skip_invalid: SkipOption = False,
+    errors: ErrorsOption = None,
+) -> None:
     """Import insured persons (id_number,name,status,phone,unit_code,medical_scheme,
     insured_since,old_medical_card_no)."""
     _run_import("persons", file, database, skip_invalid, errors)
 
 
 @import_app.command("units")
-def import_units_cmd(file: Path, database: DbOption = None, skip_invalid: SkipOption = False,
-                     errors: ErrorsOption = None) -> None:
+def import_units_cmd(
+    file: Path,
+    database: DbOption = None,
+    skip_invalid: SkipOption = False,
+    errors: ErrorsOption = None,
+) -> None:
     """Import insured units (code,name,uscc,unit_kind,agreement_bank_code)."""
     _run_import("units", file, database, skip_invalid, errors)
 
@@ -227,12 +270,19 @@ def calendar_load(file: Path, database: DbOption = None) -> None:
     svc = _service(database)
     try:
         with svc.runtime.uow() as uow:
-            sched = load_schedule(uow, actor=SYSTEM, text=file.read_text(encoding="utf-8"),
-                                  source=str(file), now=svc.runtime.now())
+            sched = load_schedule(
+                uow,
+                actor=SYSTEM,
+                text=file.read_text(encoding="utf-8"),
+                source=str(file),
+                now=svc.runtime.now(),
+            )
     except DomainError as exc:
         raise _fail(exc.detail) from None
-    out.print(f"{sched.year}: {len(sched.holidays)} holidays, {len(sched.workdays)} adjusted "
-              "working days loaded")
+    out.print(
+        f"{sched.year}: {len(sched.holidays)} holidays, {len(sched.workdays)} adjusted "
+        "working days loaded"
+    )
 
 
 @calendar_app.command("add")
@@ -248,13 +298,19 @@ def calendar_add(start: str, days: int, database: DbOption = None) -> None:
             result = svc.runtime.calendar(uow.session).add_working_days(first, days)
     except DomainError as exc:
         raise _fail(exc.detail) from None
-    out.print(f"{result.day}" + (" (provisional: beyond the known official schedules)"
-                                 if result.provisional else ""))
+    out.print(
+        f"{result.day}"
+        + (" (provisional: beyond the known official schedules)" if result.provisional else "")
+    )
 
 
 @staff_app.command("add")
-def staff_add(org_code: str, name: str, database: DbOption = None,
-              role: Annotated[str, typer.Option()] = "operator") -> None:
+def staff_add(
+    org_code: str,
+    name: str,
+    database: DbOption = None,
+    role: Annotated[str, typer.Option()] = "operator",
+) -> None:
     """Add a staff member to an organization and print their token (shown once)."""
     if role not in ("operator", "supervisor", "administrator"):
         raise _fail("role must be operator, supervisor or administrator")
@@ -262,8 +318,9 @@ def staff_add(org_code: str, name: str, database: DbOption = None,
     try:
         with svc.runtime.uow() as uow:
             org = org_by_code(uow.session, org_code)
-            _, token = create_staff(uow.session, org=org, name=name, role=role,
-                                    now=svc.runtime.now())
+            _, token = create_staff(
+                uow.session, org=org, name=name, role=role, now=svc.runtime.now()
+            )
             uow.commit()
     except DomainError as exc:
         raise _fail(exc.detail) from None
@@ -276,11 +333,12 @@ def serve(
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
     database: DbOption = None,
     policy: Annotated[str | None, typer.Option(envvar="SSCARD_POLICY")] = None,
-    demo: Annotated[bool, typer.Option(help="Load the demo region and allow moving the clock")]
-    = False,
-    sweep_interval: Annotated[float, typer.Option(envvar="SSCARD_SWEEP_INTERVAL",
-                                                  help="Seconds between deadline sweeps")]
-    = 60.0,
+    demo: Annotated[
+        bool, typer.Option(help="Load the demo region and allow moving the clock")
+    ] = False,
+    sweep_interval: Annotated[
+        float, typer.Option(envvar="SSCARD_SWEEP_INTERVAL", help="Seconds between deadline sweeps")
+    ] = 60.0,
 ) -> None:
     """Start the service."""
     import uvicorn
@@ -288,8 +346,9 @@ def serve(
     from sscard.api.app import create_app
     from sscard.demo import load_demo
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     clock = OffsetClock(SystemClock()) if demo else SystemClock()
     try:
         svc = prepare(database, policy=policy, clock=clock)
@@ -298,8 +357,10 @@ def serve(
     if demo:
         _print_logins(load_demo(svc.runtime).tokens)
     url = f"http://{host}:{port}"
-    out.print(f"sscard for {svc.runtime.policy.region.name_en} on "
-              f"{svc.engine.url.render_as_string(hide_password=True)}")
+    out.print(
+        f"sscard for {svc.runtime.policy.region.name_en} on "
+        f"{svc.engine.url.render_as_string(hide_password=True)}"
+    )
     out.print(f"open {url}/docs (API), {url}/openapi.json; press Ctrl+C to stop")
     application = create_app(svc.runtime, demo=demo, sweep_interval=sweep_interval)
     uvicorn.run(application, host=host, port=port, log_level="info")
@@ -311,4 +372,3 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
-

@@ -29,8 +29,7 @@ def decode_cursor(cursor: str | None) -> int:
         return int(value)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput(
-            "the 'after' cursor is not one this service gave out; use 'next' from a previous "
-            "page",
+            "the 'after' cursor is not one this service gave out; use 'next' from a previous page",
             field="after",
         ) from None
 

@@ -61,7 +61,7 @@ class AgentAct(StrEnum):
     CANCEL_LOSS_REPORT = "cancel_loss_report"
     REPLACEMENT = "replacement"
     CHANGE = "change"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an act, not a secret
 
 
 ACTIVATION_CHANNELS = frozenset(

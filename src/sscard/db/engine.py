@@ -20,7 +20,7 @@ def database_url() -> str:
 
 
 def normalise_url(url: str) -> str:
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 
@@ -57,7 +57,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    bind = (
+        session_or_engine.get_bind()
+        if isinstance(session_or_engine, Session)
+        else session_or_engine
+    )
     return bind.dialect.name == "postgresql"
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from sscard.access.model import SYSTEM
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
 from sscard.audit.tables import AuditRecord
@@ -54,8 +53,14 @@ def _due_ids(s: Session, model: Any, condition: ColumnElement[bool], size: int) 
 
 
 def _card_job(
-    s: Session, *, now: datetime, condition: ColumnElement[bool], action: Action,
-    values: dict[str, Any], reason: str, size: int,
+    s: Session,
+    *,
+    now: datetime,
+    condition: ColumnElement[bool],
+    action: Action,
+    values: dict[str, Any],
+    reason: str,
+    size: int,
 ) -> int:
     """Move one batch of due cards; record a transition and audit row for each."""
     ids = _due_ids(s, Card, condition, size)
@@ -63,7 +68,8 @@ def _card_job(
         return 0
     before = dict(s.execute(select(Card.id, Card.state).where(Card.id.in_(ids))).tuples().all())
     rows = s.execute(
-        update(Card).where(Card.id.in_(ids), condition)
+        update(Card)
+        .where(Card.id.in_(ids), condition)
         .values(**values, version=Card.version + 1)
         .returning(Card.id, Card.person_id, Card.state)
         .execution_options(synchronize_session=False)
@@ -71,20 +77,40 @@ def _card_job(
     if not rows:
         return 0
     transitions = [
-        {"card_id": r.id, "person_id": r.person_id, "from_state": before[r.id],
-         "to_state": r.state, "action": action.value, "channel": "system",
-         "reason_code": reason, "place_org_id": None, "actor_staff_id": None, "agent": None,
-         "occurred_at": now, "detail": {}}
+        {
+            "card_id": r.id,
+            "person_id": r.person_id,
+            "from_state": before[r.id],
+            "to_state": r.state,
+            "action": action.value,
+            "channel": "system",
+            "reason_code": reason,
+            "place_org_id": None,
+            "actor_staff_id": None,
+            "agent": None,
+            "occurred_at": now,
+            "detail": {},
+        }
         for r in rows
     ]
     s.execute(insert(CardTransition), transitions)
-    s.execute(insert(AuditRecord), [
-        {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None, "channel": "system",
-         "action": f"card.{action.value}", "subject_type": "card", "subject_id": t["card_id"],
-         "person_id": t["person_id"],
-         "detail": {"from": t["from_state"], "to": t["to_state"], "reason": reason}}
-        for t in transitions
-    ])
+    s.execute(
+        insert(AuditRecord),
+        [
+            {
+                "occurred_at": now,
+                "actor_staff_id": None,
+                "actor_org_id": None,
+                "channel": "system",
+                "action": f"card.{action.value}",
+                "subject_type": "card",
+                "subject_id": t["card_id"],
+                "person_id": t["person_id"],
+                "detail": {"from": t["from_state"], "to": t["to_state"], "reason": reason},
+            }
+            for t in transitions
+        ],
+    )
     return len(rows)
 
 
@@ -98,11 +124,17 @@ Job = Callable[[Session, Runtime, datetime, int], int]
 def lapse_oral_reports(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """L-1: an oral report not followed by a written one lapses; the card resumes."""
     return _card_job(
-        s, now=now, size=size, action=Action.ORAL_REPORT_LAPSE,
+        s,
+        now=now,
+        size=size,
+        action=Action.ORAL_REPORT_LAPSE,
         condition=and_(_in(Action.ORAL_REPORT_LAPSE), Card.oral_loss_lapses_at <= now),
-        values={"state": func.coalesce(Card.state_before_loss, CardState.RECEIVED.value),
-                "state_before_loss": None, "oral_loss_lapses_at": None,
-                "loss_reported_at": None},
+        values={
+            "state": func.coalesce(Card.state_before_loss, CardState.RECEIVED.value),
+            "state_before_loss": None,
+            "oral_loss_lapses_at": None,
+            "loss_reported_at": None,
+        },
         reason="oral_report_lapsed",
     )
 
@@ -111,11 +143,20 @@ def auto_report_lost(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """V-5: financial application not activated within 300 days of receipt."""
     cutoff = now - timedelta(days=rt.policy.deadlines.financial_activation_days)
     return _card_job(
-        s, now=now, size=size, action=Action.AUTO_REPORT_LOST,
-        condition=and_(_in(Action.AUTO_REPORT_LOST), Card.financial_activated_at.is_(None),
-                       Card.received_at <= cutoff),
-        values={"state": CardState.LOST_AUTO.value, "state_before_loss": Card.state,
-                "loss_reported_at": now},
+        s,
+        now=now,
+        size=size,
+        action=Action.AUTO_REPORT_LOST,
+        condition=and_(
+            _in(Action.AUTO_REPORT_LOST),
+            Card.financial_activated_at.is_(None),
+            Card.received_at <= cutoff,
+        ),
+        values={
+            "state": CardState.LOST_AUTO.value,
+            "state_before_loss": Card.state,
+            "loss_reported_at": now,
+        },
         reason="financial_not_activated_in_time",
     )
 
@@ -124,7 +165,10 @@ def destroy_unclaimed(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """D-2: a card unclaimed at the bank for more than 180 days is destroyed."""
     cutoff = now - timedelta(days=rt.policy.deadlines.unclaimed_destroy_days)
     return _card_job(
-        s, now=now, size=size, action=Action.DESTROY_UNCLAIMED,
+        s,
+        now=now,
+        size=size,
+        action=Action.DESTROY_UNCLAIMED,
         condition=and_(_in(Action.DESTROY_UNCLAIMED), Card.at_outlet_since < cutoff),
         values={"state": CardState.DESTROYED.value, "at_outlet_since": None},
         reason="unclaimed_180_days",
@@ -135,13 +179,17 @@ def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int
     """V-4: not activated within half a year of receipt → the old medical card is restricted."""
     cutoff_day = add_months(rt.today(), -rt.policy.deadlines.old_card_restrict_months)
     cutoff = start_of_local_day(cutoff_day, rt.tz)
-    condition = and_(Card.state == CardState.RECEIVED.value, Card.received_at < cutoff,
-                     Card.old_card_restricted_at.is_(None))
+    condition = and_(
+        Card.state == CardState.RECEIVED.value,
+        Card.received_at < cutoff,
+        Card.old_card_restricted_at.is_(None),
+    )
     ids = _due_ids(s, Card, condition, size)
     if not ids:
         return 0
     rows = s.execute(
-        update(Card).where(Card.id.in_(ids), condition)
+        update(Card)
+        .where(Card.id.in_(ids), condition)
         .values(old_card_restricted_at=now, version=Card.version + 1)
         .returning(Card.id, Card.person_id)
         .execution_options(synchronize_session=False)
@@ -149,65 +197,110 @@ def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int
     persons = [r.person_id for r in rows]
     if persons:
         s.execute(
-            update(Person).where(Person.id.in_(persons),
-                                 Person.old_medical_card_state == OldCardState.NORMAL.value)
-            .values(old_medical_card_state=OldCardState.RESTRICTED.value,
-                    version=Person.version + 1, updated_at=now)
+            update(Person)
+            .where(
+                Person.id.in_(persons), Person.old_medical_card_state == OldCardState.NORMAL.value
+            )
+            .values(
+                old_medical_card_state=OldCardState.RESTRICTED.value,
+                version=Person.version + 1,
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
-        s.execute(insert(AuditRecord), [
-            {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None,
-             "channel": "system", "action": "person.old_medical_card_restricted",
-             "subject_type": "card", "subject_id": r.id, "person_id": r.person_id,
-             "detail": {"reason": "not_activated_within_half_a_year"}}
-            for r in rows
-        ])
+        s.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "occurred_at": now,
+                    "actor_staff_id": None,
+                    "actor_org_id": None,
+                    "channel": "system",
+                    "action": "person.old_medical_card_restricted",
+                    "subject_type": "card",
+                    "subject_id": r.id,
+                    "person_id": r.person_id,
+                    "detail": {"reason": "not_activated_within_half_a_year"},
+                }
+                for r in rows
+            ],
+        )
     return len(rows)
 
 
 def flag_overdue_handouts(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """A-2 step 8: a unit that has not handed a card out within 5 working days is reminded."""
-    condition = and_(Card.state == CardState.WITH_UNIT.value, Card.handout_due < rt.today(),
-                     Card.handout_overdue_at.is_(None))
+    condition = and_(
+        Card.state == CardState.WITH_UNIT.value,
+        Card.handout_due < rt.today(),
+        Card.handout_overdue_at.is_(None),
+    )
     ids = _due_ids(s, Card, condition, size)
     if not ids:
         return 0
     rows = s.execute(
-        update(Card).where(Card.id.in_(ids), condition)
+        update(Card)
+        .where(Card.id.in_(ids), condition)
         .values(handout_overdue_at=now, version=Card.version + 1)
         .returning(Card.id, Card.person_id, Card.unit_org_id)
         .execution_options(synchronize_session=False)
     ).all()
     if rows:
-        s.execute(insert(AuditRecord), [
-            {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None,
-             "channel": "system", "action": "card.handout_overdue", "subject_type": "card",
-             "subject_id": r.id, "person_id": r.person_id,
-             "detail": {"unit_org_id": r.unit_org_id}}
-            for r in rows
-        ])
+        s.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "occurred_at": now,
+                    "actor_staff_id": None,
+                    "actor_org_id": None,
+                    "channel": "system",
+                    "action": "card.handout_overdue",
+                    "subject_type": "card",
+                    "subject_id": r.id,
+                    "person_id": r.person_id,
+                    "detail": {"unit_org_id": r.unit_org_id},
+                }
+                for r in rows
+            ],
+        )
     return len(rows)
 
 
 def flag_overdue_batches(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """A-2 step 5: forms not returned within the set time are flagged for the service point."""
-    condition = and_(Batch.state == BatchState.ISSUED.value, Batch.return_due < rt.today(),
-                     Batch.overdue_at.is_(None))
+    condition = and_(
+        Batch.state == BatchState.ISSUED.value,
+        Batch.return_due < rt.today(),
+        Batch.overdue_at.is_(None),
+    )
     ids = _due_ids(s, Batch, condition, size)
     if not ids:
         return 0
     rows = s.execute(
-        update(Batch).where(Batch.id.in_(ids), condition)
-        .values(overdue_at=now, version=Batch.version + 1).returning(Batch.id)
+        update(Batch)
+        .where(Batch.id.in_(ids), condition)
+        .values(overdue_at=now, version=Batch.version + 1)
+        .returning(Batch.id)
         .execution_options(synchronize_session=False)
     ).all()
     if rows:
-        s.execute(insert(AuditRecord), [
-            {"occurred_at": now, "actor_staff_id": None, "actor_org_id": None,
-             "channel": "system", "action": "batch.return_overdue", "subject_type": "batch",
-             "subject_id": r.id, "person_id": None, "detail": {}}
-            for r in rows
-        ])
+        s.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "occurred_at": now,
+                    "actor_staff_id": None,
+                    "actor_org_id": None,
+                    "channel": "system",
+                    "action": "batch.return_overdue",
+                    "subject_type": "batch",
+                    "subject_id": r.id,
+                    "person_id": None,
+                    "detail": {},
+                }
+                for r in rows
+            ],
+        )
     return len(rows)
 
 
@@ -221,8 +314,12 @@ JOBS: dict[str, Job] = {
 }
 
 
-def sweep(rt: Runtime, *, batch_size: int = DEFAULT_BATCH,
-          progress: Callable[[str, int], None] | None = None) -> SweepReport:
+def sweep(
+    rt: Runtime,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[str, int], None] | None = None,
+) -> SweepReport:
     """Apply every due deadline; each batch commits on its own."""
     report = SweepReport()
     now = rt.now()

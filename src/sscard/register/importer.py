@@ -31,8 +31,16 @@ from sscard.register.tables import Organization, Person, Unit
 from sscard.runtime import Runtime
 
 CHUNK = 2000
-PERSON_COLUMNS = ("id_number", "name", "status", "phone", "unit_code", "medical_scheme",
-                  "insured_since", "old_medical_card_no")
+PERSON_COLUMNS = (
+    "id_number",
+    "name",
+    "status",
+    "phone",
+    "unit_code",
+    "medical_scheme",
+    "insured_since",
+    "old_medical_card_no",
+)
 UNIT_COLUMNS = ("code", "name", "uscc", "unit_kind", "agreement_bank_code")
 
 
@@ -85,7 +93,10 @@ def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _check_persons(
-    s: Session, rt: Runtime, chunk: list[tuple[int, dict[str, str]]], seen: set[str],
+    s: Session,
+    rt: Runtime,
+    chunk: list[tuple[int, dict[str, str]]],
+    seen: set[str],
     report: ImportReport,
 ) -> list[dict[str, Any]]:
     today = rt.today()
@@ -93,37 +104,50 @@ def _check_persons(
     for line, raw in chunk:
         try:
             since = raw.get("insured_since") or None
-            values = check_person(PersonInput(
-                id_number=raw.get("id_number", ""), name=raw.get("name", ""),
-                status=raw.get("status") or "employed", phone=raw.get("phone") or None,
-                medical_scheme=raw.get("medical_scheme") or "employee",
-                insured_since=_date(since, "insured_since") if since else None,
-                old_medical_card_no=raw.get("old_medical_card_no") or None,
-            ), today=today)
+            values = check_person(
+                PersonInput(
+                    id_number=raw.get("id_number", ""),
+                    name=raw.get("name", ""),
+                    status=raw.get("status") or "employed",
+                    phone=raw.get("phone") or None,
+                    medical_scheme=raw.get("medical_scheme") or "employee",
+                    insured_since=_date(since, "insured_since") if since else None,
+                    old_medical_card_no=raw.get("old_medical_card_no") or None,
+                ),
+                today=today,
+            )
         except DomainError as exc:
             report.errors.append(LineError(line, exc.field or "", exc.detail))
             continue
         if values["id_number"] in seen:
-            report.errors.append(LineError(line, "id_number",
-                                           "this ID number appears earlier in the file"))
+            report.errors.append(
+                LineError(line, "id_number", "this ID number appears earlier in the file")
+            )
             continue
         seen.add(values["id_number"])
         good.append((line, values, raw.get("unit_code") or None))
     numbers = [v["id_number"] for _, v, _ in good]
     existing = set(s.scalars(select(Person.id_number).where(Person.id_number.in_(numbers))))
     codes = {c for _, _, c in good if c}
-    units = dict(s.execute(select(Organization.code, Organization.id).where(
-        Organization.code.in_(codes), Organization.kind == OrgKind.UNIT)).tuples().all())
+    units = dict(
+        s.execute(
+            select(Organization.code, Organization.id).where(
+                Organization.code.in_(codes), Organization.kind == OrgKind.UNIT
+            )
+        )
+        .tuples()
+        .all()
+    )
     rows = []
     for line, values, code in good:
         if values["id_number"] in existing:
-            report.errors.append(LineError(line, "id_number",
-                                           "a person with this ID number is registered"))
+            report.errors.append(
+                LineError(line, "id_number", "a person with this ID number is registered")
+            )
         elif code and code not in units:
             report.errors.append(LineError(line, "unit_code", f"no unit with code '{code}'"))
         else:
-            rows.append(values | {"unit_org_id": units.get(code) if code else None,
-                                  "_line": line})
+            rows.append(values | {"unit_org_id": units.get(code) if code else None, "_line": line})
     return rows
 
 
@@ -135,7 +159,12 @@ def _date(value: str, field: str) -> date:
 
 
 def import_persons(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, path: Path, skip_invalid: bool = False,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    path: Path,
+    skip_invalid: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import insured persons from CSV (columns: PERSON_COLUMNS)."""
@@ -158,23 +187,43 @@ def import_persons(
             continue
         for r in rows:
             r.pop("_line")
-        ids = s.execute(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),
-            [r | {"created_at": now, "updated_at": now, "version": 1} for r in rows],
-        ).scalars().all()
-        s.execute(insert(AuditRecord), [
-            {"occurred_at": now, "actor_staff_id": actor.staff_id, "actor_org_id": actor.org_id,
-             "channel": "import", "action": "person.registered", "subject_type": "person",
-             "subject_id": pid, "person_id": pid, "detail": {"source": path.name}}
-            for pid in ids
-        ])
+        ids = (
+            s.execute(
+                insert(Person).returning(Person.id, sort_by_parameter_order=True),
+                [r | {"created_at": now, "updated_at": now, "version": 1} for r in rows],
+            )
+            .scalars()
+            .all()
+        )
+        s.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "occurred_at": now,
+                    "actor_staff_id": actor.staff_id,
+                    "actor_org_id": actor.org_id,
+                    "channel": "import",
+                    "action": "person.registered",
+                    "subject_type": "person",
+                    "subject_id": pid,
+                    "person_id": pid,
+                    "detail": {"source": path.name},
+                }
+                for pid in ids
+            ],
+        )
         report.written += len(ids)
     uow.commit()
     return report
 
 
 def import_units(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, path: Path, skip_invalid: bool = False,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    path: Path,
+    skip_invalid: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import insured units from CSV (columns: UNIT_COLUMNS)."""
@@ -192,8 +241,9 @@ def import_units(
                 try:
                     code = raw.get("code", "")
                     if not ORG_CODE.match(code):
-                        raise InvalidInput("code must be 2-32 letters, digits, '-' or '_'",
-                                           field="code")
+                        raise InvalidInput(
+                            "code must be 2-32 letters, digits, '-' or '_'", field="code"
+                        )
                     kind = raw.get("unit_kind") or "ordinary"
                     try:
                         unit_kind = UnitKind(kind)
@@ -204,30 +254,44 @@ def import_units(
                     bank = raw.get("agreement_bank_code") or None
                     if bank:
                         choose_bank(rt.policy, bank, unit_kind=unit_kind, scheme=None)
-                    row = {"code": code, "name": clean_name(raw.get("name", "")),
-                           "uscc": parse_uscc(raw.get("uscc", "")), "unit_kind": unit_kind.value,
-                           "bank": bank, "_line": line}
+                    row = {
+                        "code": code,
+                        "name": clean_name(raw.get("name", "")),
+                        "uscc": parse_uscc(raw.get("uscc", "")),
+                        "unit_kind": unit_kind.value,
+                        "bank": bank,
+                        "_line": line,
+                    }
                 except DomainError as exc:
                     report.errors.append(LineError(line, exc.field or "", exc.detail))
                     continue
                 if row["code"] in seen_codes or row["uscc"] in seen_uscc:
-                    report.errors.append(LineError(line, "code",
-                                                   "code or USCC appears earlier in the file"))
+                    report.errors.append(
+                        LineError(line, "code", "code or USCC appears earlier in the file")
+                    )
                     continue
                 seen_codes.add(row["code"])
                 seen_uscc.add(row["uscc"])
                 good.append(row)
-            taken_codes = set(s.scalars(select(Organization.code).where(
-                Organization.code.in_([g["code"] for g in good]))))
-            taken_uscc = set(s.scalars(select(Unit.uscc).where(
-                Unit.uscc.in_([g["uscc"] for g in good]))))
+            taken_codes = set(
+                s.scalars(
+                    select(Organization.code).where(
+                        Organization.code.in_([g["code"] for g in good])
+                    )
+                )
+            )
+            taken_uscc = set(
+                s.scalars(select(Unit.uscc).where(Unit.uscc.in_([g["uscc"] for g in good])))
+            )
             for g in good:
                 if g["code"] in taken_codes:
-                    report.errors.append(LineError(g["_line"], "code",
-                                                   f"code '{g['code']}' is taken"))
+                    report.errors.append(
+                        LineError(g["_line"], "code", f"code '{g['code']}' is taken")
+                    )
                 elif g["uscc"] in taken_uscc:
-                    report.errors.append(LineError(g["_line"], "uscc",
-                                                   "a unit with this USCC is registered"))
+                    report.errors.append(
+                        LineError(g["_line"], "uscc", "a unit with this USCC is registered")
+                    )
                 else:
                     valid.append(g)
             if progress:
@@ -236,21 +300,52 @@ def import_units(
         return report
     now = rt.now()
     for rows in _chunks(valid, CHUNK):
-        org_ids = s.execute(insert(Organization).returning(Organization.id, sort_by_parameter_order=True), [
-            {"kind": OrgKind.UNIT.value, "code": r["code"], "name": r["name"], "created_at": now}
-            for r in rows
-        ]).scalars().all()
-        s.execute(insert(Unit), [
-            {"org_id": oid, "uscc": r["uscc"], "unit_kind": r["unit_kind"],
-             "agreement_bank_code": r["bank"], "agreement_signed_at": now if r["bank"] else None}
-            for oid, r in zip(org_ids, rows, strict=True)
-        ])
-        s.execute(insert(AuditRecord), [
-            {"occurred_at": now, "actor_staff_id": actor.staff_id, "actor_org_id": actor.org_id,
-             "channel": "import", "action": "unit.registered", "subject_type": "organization",
-             "subject_id": oid, "person_id": None, "detail": {"source": path.name}}
-            for oid in org_ids
-        ])
+        org_ids = (
+            s.execute(
+                insert(Organization).returning(Organization.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "kind": OrgKind.UNIT.value,
+                        "code": r["code"],
+                        "name": r["name"],
+                        "created_at": now,
+                    }
+                    for r in rows
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        s.execute(
+            insert(Unit),
+            [
+                {
+                    "org_id": oid,
+                    "uscc": r["uscc"],
+                    "unit_kind": r["unit_kind"],
+                    "agreement_bank_code": r["bank"],
+                    "agreement_signed_at": now if r["bank"] else None,
+                }
+                for oid, r in zip(org_ids, rows, strict=True)
+            ],
+        )
+        s.execute(
+            insert(AuditRecord),
+            [
+                {
+                    "occurred_at": now,
+                    "actor_staff_id": actor.staff_id,
+                    "actor_org_id": actor.org_id,
+                    "channel": "import",
+                    "action": "unit.registered",
+                    "subject_type": "organization",
+                    "subject_id": oid,
+                    "person_id": None,
+                    "detail": {"source": path.name},
+                }
+                for oid in org_ids
+            ],
+        )
         report.written += len(org_ids)
     uow.commit()
     return report

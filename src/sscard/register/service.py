@@ -35,8 +35,7 @@ def _enum(kind: type[Any], value: str, field: str) -> Any:
         return kind(value)
     except ValueError:
         raise InvalidInput(
-            f"'{value}' is not a valid {field}; use one of "
-            + ", ".join(m.value for m in kind),
+            f"'{value}' is not a valid {field}; use one of " + ", ".join(m.value for m in kind),
             field=field,
         ) from None
 
@@ -77,13 +76,23 @@ def sync_banks(session: Session, policy: RegionPolicy, *, actor: Actor, now: Any
         org = existing.get(bank.code)
         if org is None:
             org = Organization(
-                kind=OrgKind.BANK, code=bank.code, name=bank.name, bank_code=bank.code,
+                kind=OrgKind.BANK,
+                code=bank.code,
+                name=bank.name,
+                bank_code=bank.code,
                 created_at=now,
             )
             session.add(org)
             session.flush()
-            record(session, actor=actor, at=now, action="bank.registered",
-                   subject_type="organization", subject_id=org.id, detail={"code": bank.code})
+            record(
+                session,
+                actor=actor,
+                at=now,
+                action="bank.registered",
+                subject_type="organization",
+                subject_id=org.id,
+                detail={"code": bank.code},
+            )
         elif org.name != bank.name:
             org.name = bank.name
 
@@ -140,20 +149,37 @@ def create_organization(
     if s.scalar(select(Organization.id).where(Organization.code == code)) is not None:
         raise AlreadyExists(f"an organization with code '{code}' exists", field="code")
     org = Organization(
-        kind=org_kind, code=code, name=clean_name(name), parent_id=parent_id,
-        bank_code=bank_code, address=address, created_at=now,
+        kind=org_kind,
+        code=code,
+        name=clean_name(name),
+        parent_id=parent_id,
+        bank_code=bank_code,
+        address=address,
+        created_at=now,
     )
     s.add(org)
     s.flush()
-    record(s, actor=actor, at=now, action="organization.registered",
-           subject_type="organization", subject_id=org.id,
-           detail={"kind": org_kind.value, "code": code})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="organization.registered",
+        subject_type="organization",
+        subject_id=org.id,
+        detail={"kind": org_kind.value, "code": code},
+    )
     uow.commit()
     return org
 
 
 def create_unit(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, code: str, name: str, uscc: str,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    code: str,
+    name: str,
+    uscc: str,
     unit_kind: str = "ordinary",
 ) -> tuple[Organization, Unit]:
     """Register an insured unit with its Unified Social Credit Code."""
@@ -173,8 +199,15 @@ def create_unit(
     s.flush()
     unit = Unit(org_id=org.id, uscc=checked, unit_kind=kind)
     s.add(unit)
-    record(s, actor=actor, at=now, action="unit.registered", subject_type="organization",
-           subject_id=org.id, detail={"uscc": checked, "unit_kind": kind.value})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="unit.registered",
+        subject_type="organization",
+        subject_id=org.id,
+        detail={"uscc": checked, "unit_kind": kind.value},
+    )
     uow.commit()
     return org, unit
 
@@ -202,8 +235,15 @@ def sign_agreement(
     previous = unit.agreement_bank_code
     unit.agreement_bank_code = bank_code
     unit.agreement_signed_at = now
-    record(s, actor=actor, at=now, action="unit.agreement_signed", subject_type="organization",
-           subject_id=unit.org_id, detail={"bank_code": bank_code, "previous": previous})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="unit.agreement_signed",
+        subject_type="organization",
+        subject_id=unit.org_id,
+        detail={"bank_code": bank_code, "previous": previous},
+    )
     uow.commit()
     return unit
 
@@ -223,9 +263,7 @@ class PersonInput:
     old_medical_card_no: str | None = None
 
 
-def check_person(
-    data: PersonInput, *, today: date
-) -> dict[str, Any]:
+def check_person(data: PersonInput, *, today: date) -> dict[str, Any]:
     """Validate one person's data and return column values (no unit lookup)."""
     checked = parse_id_number(data.id_number, today=today)
     status: PersonStatus = _enum(PersonStatus, data.status, "status")
@@ -267,9 +305,16 @@ def register_person(uow: UnitOfWork, rt: Runtime, *, actor: Actor, data: PersonI
         raise AlreadyExists(
             "a person with this ID number is registered", field="id_number"
         ) from None
-    record(s, actor=actor, at=now, action="person.registered", subject_type="person",
-           subject_id=person.id, person_id=person.id,
-           detail={"id_kind": values["id_kind"], "unit_org_id": unit_org_id})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="person.registered",
+        subject_type="person",
+        subject_id=person.id,
+        person_id=person.id,
+        detail={"id_kind": values["id_kind"], "unit_org_id": unit_org_id},
+    )
     uow.commit()
     return person
 
@@ -301,8 +346,15 @@ def list_persons(
 
 
 def add_person_record(
-    uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, kind: str, title: str,
-    started_on: date | None = None, ended_on: date | None = None,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    person_id: int,
+    kind: str,
+    title: str,
+    started_on: date | None = None,
+    ended_on: date | None = None,
     detail: dict[str, Any] | None = None,
 ) -> PersonRecord:
     """ID-3: add a qualification, work history entry, work injury or occupational disease."""
@@ -314,13 +366,26 @@ def add_person_record(
     get_person(s, person_id)
     now = rt.now()
     row = PersonRecord(
-        person_id=person_id, kind=record_kind.value, title=clean_name(title, "title"),
-        started_on=started_on, ended_on=ended_on, detail=detail or {}, created_at=now,
+        person_id=person_id,
+        kind=record_kind.value,
+        title=clean_name(title, "title"),
+        started_on=started_on,
+        ended_on=ended_on,
+        detail=detail or {},
+        created_at=now,
     )
     s.add(row)
     s.flush()
-    record(s, actor=actor, at=now, action="person.record_added", subject_type="person",
-           subject_id=person_id, person_id=person_id, detail={"kind": record_kind.value})
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="person.record_added",
+        subject_type="person",
+        subject_id=person_id,
+        person_id=person_id,
+        detail={"kind": record_kind.value},
+    )
     uow.commit()
     return row
 
@@ -333,8 +398,7 @@ def create_staff(
 ) -> tuple[Staff, str]:
     """Add a staff member and return their bearer token (shown once, stored hashed)."""
     token = f"ssc_{secrets.token_urlsafe(24)}"
-    staff = Staff(org_id=org.id, name=name, role=role, token_hash=hash_token(token),
-                  created_at=now)
+    staff = Staff(org_id=org.id, name=name, role=role, token_hash=hash_token(token), created_at=now)
     session.add(staff)
     session.flush()
     return staff, token

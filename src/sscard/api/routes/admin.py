@@ -27,30 +27,35 @@ def run_sweep(rt: RuntimeDep, actor: CurrentActor) -> SweepRead:
 
 @router.post("/calendar/schedules", response_model=ScheduleRead)
 def upload_schedule(
-    rt: RuntimeDep, actor: CurrentActor,
-    body: str = Body(media_type="application/toml",
-                     examples=['year = 2027\nholidays = ["2027-01-01"]\nworkdays = []\n']),
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    body: str = Body(
+        media_type="application/toml",
+        examples=['year = 2027\nholidays = ["2027-01-01"]\nworkdays = []\n'],
+    ),
 ) -> ScheduleRead:
     """Load a year's official holiday schedule before the library knows it."""
     with rt.uow() as uow:
         sched = load_schedule(uow, actor=actor, text=body, source="api", now=rt.now())
-    return ScheduleRead(year=sched.year, holidays=len(sched.holidays),
-                        workdays=len(sched.workdays))
+    return ScheduleRead(year=sched.year, holidays=len(sched.holidays), workdays=len(sched.workdays))
 
 
 @router.get("/calendar/working-days", response_model=WorkingDayRead)
-def working_days(s: ReadSession, rt: RuntimeDep, actor: CurrentActor,
-                 start: date | None = None, days: int = 30) -> WorkingDayRead:
+def working_days(
+    s: ReadSession, rt: RuntimeDep, actor: CurrentActor, start: date | None = None, days: int = 30
+) -> WorkingDayRead:
     """The date ``days`` working days after ``start``; provisional beyond known data."""
     first = start or rt.today()
     result = rt.calendar(s).add_working_days(first, days)
-    return WorkingDayRead(start=first, working_days=days, date=result.day,
-                          provisional=result.provisional)
+    return WorkingDayRead(
+        start=first, working_days=days, date=result.day, provisional=result.provisional
+    )
 
 
 @router.post("/demo/clock", response_model=ClockRead)
-def advance_clock(body: ClockIn, request: Request, rt: RuntimeDep,
-                  actor: CurrentActor) -> ClockRead:
+def advance_clock(
+    body: ClockIn, request: Request, rt: RuntimeDep, actor: CurrentActor
+) -> ClockRead:
     """Demo only: move the service's clock forward to watch deadlines run."""
     require(actor, "jobs.sweep")
     clock = rt.clock
@@ -59,5 +64,6 @@ def advance_clock(body: ClockIn, request: Request, rt: RuntimeDep,
     if body.days == 0 and body.hours == 0:
         raise InvalidInput("move the clock by at least one hour", field="days")
     clock.advance(timedelta(days=body.days, hours=body.hours))
-    return ClockRead(now=rt.now(), today=rt.today(),
-                     offset_days=clock.offset.total_seconds() / 86400)
+    return ClockRead(
+        now=rt.now(), today=rt.today(), offset_days=clock.offset.total_seconds() / 86400
+    )

@@ -37,15 +37,23 @@ router = APIRouter(tags=["applications"])
 
 def _summary(summary: service.Summary) -> SummaryRead:
     lines = [
-        SummaryLine(application_id=a.id, form_number=a.form_number, name=p.name,
-                    id_number=mask_id_number(p.id_number), state=a.state,
-                    reject_reason=a.reject_reason)
+        SummaryLine(
+            application_id=a.id,
+            form_number=a.form_number,
+            name=p.name,
+            id_number=mask_id_number(p.id_number),
+            state=a.state,
+            reject_reason=a.reject_reason,
+        )
         for a, p in summary.accepted + summary.rejected
     ]
     return SummaryRead(
-        batch=BatchRead.model_validate(summary.batch), unit_code=summary.unit.code,
-        unit_name=summary.unit.name, accepted=len(summary.accepted),
-        rejected=len(summary.rejected), cards_ready_on=summary.ready_on,
+        batch=BatchRead.model_validate(summary.batch),
+        unit_code=summary.unit.code,
+        unit_name=summary.unit.name,
+        accepted=len(summary.accepted),
+        rejected=len(summary.rejected),
+        cards_ready_on=summary.ready_on,
         lines=sorted(lines, key=lambda line: line.application_id),
     )
 
@@ -55,13 +63,22 @@ def issue_batch(body: BatchIn, rt: RuntimeDep, actor: CurrentActor) -> BatchIssu
     """A-2 step 2, A-4: give the unit administrator this stage's application forms."""
     with rt.uow() as uow:
         batch, apps = service.issue_batch(
-            uow, rt, actor=actor, unit_code=body.unit_code, stage=body.stage,
-            collector=service.Collector(name=body.collector.name,
-                                        id_number=body.collector.id_number,
-                                        agent=agent_of(body.collector.agent)),
-            limit=body.limit)
-        return BatchIssued(batch=BatchRead.model_validate(batch),
-                           forms=[ApplicationRead.model_validate(a) for a in apps])
+            uow,
+            rt,
+            actor=actor,
+            unit_code=body.unit_code,
+            stage=body.stage,
+            collector=service.Collector(
+                name=body.collector.name,
+                id_number=body.collector.id_number,
+                agent=agent_of(body.collector.agent),
+            ),
+            limit=body.limit,
+        )
+        return BatchIssued(
+            batch=BatchRead.model_validate(batch),
+            forms=[ApplicationRead.model_validate(a) for a in apps],
+        )
 
 
 @router.get("/batches/{batch_id}", response_model=SummaryRead)
@@ -79,25 +96,33 @@ def return_batch(batch_id: int, rt: RuntimeDep, actor: CurrentActor) -> BatchRea
     """A-2 step 5: the unit returns its forms to the service point."""
     with rt.uow() as uow:
         return BatchRead.model_validate(
-            service.return_batch(uow, rt, actor=actor, batch_id=batch_id))
+            service.return_batch(uow, rt, actor=actor, batch_id=batch_id)
+        )
 
 
 @router.post("/batches/{batch_id}/check", response_model=SummaryRead)
-def check_batch(batch_id: int, body: CheckBatchIn, rt: RuntimeDep,
-                actor: CurrentActor) -> SummaryRead:
+def check_batch(
+    batch_id: int, body: CheckBatchIn, rt: RuntimeDep, actor: CurrentActor
+) -> SummaryRead:
     """A-2 step 6: check the forms, order the cards, answer with the summary."""
     with rt.uow() as uow:
-        return _summary(service.check_batch(uow, rt, actor=actor, batch_id=batch_id,
-                                            rejections=body.rejections))
+        return _summary(
+            service.check_batch(uow, rt, actor=actor, batch_id=batch_id, rejections=body.rejections)
+        )
 
 
-@router.post("/applications", response_model=ApplicationRead,
-             status_code=status.HTTP_201_CREATED)
+@router.post("/applications", response_model=ApplicationRead, status_code=status.HTTP_201_CREATED)
 def issue_individual(body: IndividualIn, rt: RuntimeDep, actor: CurrentActor) -> Application:
     """A-3, B-3: a flexible employee's bank choice and form."""
     with rt.uow() as uow:
-        return service.issue_individual(uow, rt, actor=actor, person_id=body.person_id,
-                                        bank_code=body.bank_code, agent=agent_of(body.agent))
+        return service.issue_individual(
+            uow,
+            rt,
+            actor=actor,
+            person_id=body.person_id,
+            bank_code=body.bank_code,
+            agent=agent_of(body.agent),
+        )
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationRead)
@@ -107,8 +132,10 @@ def get_application(application_id: int, s: ReadSession, actor: CurrentActor) ->
     return service.get_application(s, application_id)
 
 
-@router.get("/applications/{application_id}/barcode.svg",
-            responses={200: {"content": {"image/svg+xml": {}}}})
+@router.get(
+    "/applications/{application_id}/barcode.svg",
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
 def form_barcode(application_id: int, s: ReadSession, actor: CurrentActor) -> Response:
     """A-4: the form number as a Code 128 barcode, for printing on the form."""
     require(actor, "applications.read")
@@ -119,14 +146,21 @@ def form_barcode(application_id: int, s: ReadSession, actor: CurrentActor) -> Re
 
 
 @router.post("/applications/{application_id}/corrections", response_model=ApplicationRead)
-def correct(application_id: int, body: CorrectionIn, rt: RuntimeDep,
-            actor: CurrentActor) -> Application:
+def correct(
+    application_id: int, body: CorrectionIn, rt: RuntimeDep, actor: CurrentActor
+) -> Application:
     """A-2 step 4, C-3: the insured's corrections and photo choice."""
     with rt.uow() as uow:
-        return service.correct_form(uow, rt, actor=actor, application_id=application_id,
-                                    changes=body.changes, photo_source=body.photo_source,
-                                    photo_receipt_no=body.photo_receipt_no,
-                                    studio_code=body.studio_code)
+        return service.correct_form(
+            uow,
+            rt,
+            actor=actor,
+            application_id=application_id,
+            changes=body.changes,
+            photo_source=body.photo_source,
+            photo_receipt_no=body.photo_receipt_no,
+            studio_code=body.studio_code,
+        )
 
 
 @router.post("/applications/{application_id}/return", response_model=ApplicationRead)
@@ -137,8 +171,9 @@ def return_form(application_id: int, rt: RuntimeDep, actor: CurrentActor) -> App
 
 
 @router.post("/applications/{application_id}/check", response_model=ApplicationRead)
-def check_form(application_id: int, body: CheckIndividualIn, rt: RuntimeDep,
-               actor: CurrentActor) -> Application:
+def check_form(
+    application_id: int, body: CheckIndividualIn, rt: RuntimeDep, actor: CurrentActor
+) -> Application:
     """A-3 step 5: accept (orders the card) or reject with a reason."""
     reason = None
     if body.decision == "reject":
@@ -146,37 +181,50 @@ def check_form(application_id: int, body: CheckIndividualIn, rt: RuntimeDep,
         if reason is None:
             raise InvalidInput("a rejection needs reject_reason", field="reject_reason")
     with rt.uow() as uow:
-        app, _ = service.check_individual(uow, rt, actor=actor, application_id=application_id,
-                                          reject_reason=reason)
+        app, _ = service.check_individual(
+            uow, rt, actor=actor, application_id=application_id, reject_reason=reason
+        )
         return app
 
 
-@router.post("/change-requests", response_model=ChangeRequestRead,
-             status_code=status.HTTP_201_CREATED)
-def create_change_request(body: ChangeRequestIn, rt: RuntimeDep,
-                          actor: CurrentActor) -> ChangeRequestRead:
+@router.post(
+    "/change-requests", response_model=ChangeRequestRead, status_code=status.HTTP_201_CREATED
+)
+def create_change_request(
+    body: ChangeRequestIn, rt: RuntimeDep, actor: CurrentActor
+) -> ChangeRequestRead:
     """ID-4: draft a change of name or ID number."""
     with rt.uow() as uow:
-        return ChangeRequestRead.of(changes.create_request(
-            uow, rt, actor=actor, person_id=body.person_id, field_name=body.field_name,
-            new_value=body.new_value, document=body.document))
+        return ChangeRequestRead.of(
+            changes.create_request(
+                uow,
+                rt,
+                actor=actor,
+                person_id=body.person_id,
+                field_name=body.field_name,
+                new_value=body.new_value,
+                document=body.document,
+            )
+        )
 
 
 @router.get("/change-requests/{request_id}", response_model=ChangeRequestRead)
-def get_change_request(request_id: int, s: ReadSession,
-                       actor: CurrentActor) -> ChangeRequestRead:
+def get_change_request(request_id: int, s: ReadSession, actor: CurrentActor) -> ChangeRequestRead:
     """One change request with old and new values."""
     require(actor, "register.read")
     return ChangeRequestRead.of(changes.get_request(s, request_id))
 
 
 def _decide(action: str):  # type: ignore[no-untyped-def]
-    def endpoint(request_id: int, body: ChangeDecisionIn, rt: RuntimeDep,
-                 actor: CurrentActor) -> ChangeRequestRead:
+    def endpoint(
+        request_id: int, body: ChangeDecisionIn, rt: RuntimeDep, actor: CurrentActor
+    ) -> ChangeRequestRead:
         with rt.uow() as uow:
-            return ChangeRequestRead.of(changes.decide(uow, rt, actor=actor,
-                                                       request_id=request_id, action=action,
-                                                       reason=body.reason))
+            return ChangeRequestRead.of(
+                changes.decide(
+                    uow, rt, actor=actor, request_id=request_id, action=action, reason=body.reason
+                )
+            )
 
     endpoint.__doc__ = f"ID-4: {action} a change request."
     endpoint.__name__ = f"{action}_change_request"
@@ -184,5 +232,9 @@ def _decide(action: str):  # type: ignore[no-untyped-def]
 
 
 for _action in ("submit", "withdraw", "approve", "decline"):
-    router.add_api_route(f"/change-requests/{{request_id}}/{_action}", _decide(_action),
-                         methods=["POST"], response_model=ChangeRequestRead)
+    router.add_api_route(
+        f"/change-requests/{{request_id}}/{_action}",
+        _decide(_action),
+        methods=["POST"],
+        response_model=ChangeRequestRead,
+    )

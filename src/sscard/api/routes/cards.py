@@ -39,15 +39,20 @@ router = APIRouter(tags=["cards"])
 
 
 def _moved(m: service.Moved, fee: Fee | None = None) -> CardMoved:
-    return CardMoved(card=CardRead.of(m.card),
-                     transitions=[TransitionRead.model_validate(t) for t in m.transitions],
-                     fee=FeeRead.model_validate(fee) if fee else None)
+    return CardMoved(
+        card=CardRead.of(m.card),
+        transitions=[TransitionRead.model_validate(t) for t in m.transitions],
+        fee=FeeRead.model_validate(fee) if fee else None,
+    )
 
 
 def _reissue(r: loss.Reissued) -> Reissue:
-    return Reissue(old_card=CardRead.of(r.old.card),
-                   transitions=[TransitionRead.model_validate(t) for t in r.old.transitions],
-                   new_card=CardRead.of(r.new_card), fee=FeeRead.model_validate(r.fee))
+    return Reissue(
+        old_card=CardRead.of(r.old.card),
+        transitions=[TransitionRead.model_validate(t) for t in r.old.transitions],
+        new_card=CardRead.of(r.new_card),
+        fee=FeeRead.model_validate(r.fee),
+    )
 
 
 def _scope(actor: CurrentActor, card: Card) -> None:
@@ -60,8 +65,12 @@ def _scope(actor: CurrentActor, card: Card) -> None:
 
 @router.get("/cards", response_model=CardPage)
 def list_cards(
-    s: ReadSession, actor: CurrentActor, state: str | None = None,
-    person_id: int | None = None, after: str | None = None, limit: int = 50,
+    s: ReadSession,
+    actor: CurrentActor,
+    state: str | None = None,
+    person_id: int | None = None,
+    after: str | None = None,
+    limit: int = 50,
 ) -> CardPage:
     """Cards by cursor, filtered by state or person; banks see their own, units theirs."""
     require(actor, "cards.read")
@@ -71,8 +80,9 @@ def list_cards(
         try:
             q = q.where(Card.state == CardState(state).value)
         except ValueError:
-            raise InvalidInput("state must be one of " + ", ".join(CardState),
-                               field="state") from None
+            raise InvalidInput(
+                "state must be one of " + ", ".join(CardState), field="state"
+            ) from None
     if person_id is not None:
         q = q.where(Card.person_id == person_id)
     if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET):
@@ -105,18 +115,35 @@ def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[Tran
 def produce(card_id: int, body: ProductionIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
     """The bank reports the produced card (numbers, outlet; valid 10 years, C-2)."""
     with rt.uow() as uow:
-        return _moved(service.record_production(
-            uow, rt, actor=actor, card_id=card_id, card_number=body.card_number,
-            serial=body.serial, bank_card_number=body.bank_card_number,
-            outlet_code=body.outlet_code))
+        return _moved(
+            service.record_production(
+                uow,
+                rt,
+                actor=actor,
+                card_id=card_id,
+                card_number=body.card_number,
+                serial=body.serial,
+                bank_card_number=body.bank_card_number,
+                outlet_code=body.outlet_code,
+            )
+        )
 
 
 @router.post("/cards/{card_id}/pickups", response_model=CardMoved)
 def pickup(card_id: int, body: PickupIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
     """A-2 step 7 / A-3 step 6 / R-1: pickup at the outlet, optionally activating."""
     with rt.uow() as uow:
-        return _moved(service.pickup(uow, rt, actor=actor, card_id=card_id, by=body.by,
-                                     agent=agent_of(body.agent), activate=body.activate))
+        return _moved(
+            service.pickup(
+                uow,
+                rt,
+                actor=actor,
+                card_id=card_id,
+                by=body.by,
+                agent=agent_of(body.agent),
+                activate=body.activate,
+            )
+        )
 
 
 @router.post("/cards/{card_id}/hand-outs", response_model=CardMoved)
@@ -130,75 +157,116 @@ def hand_out(card_id: int, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
 def return_card(card_id: int, body: ReturnIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
     """D-1: an undeliverable card goes back to the outlet."""
     with rt.uow() as uow:
-        return _moved(service.return_undeliverable(uow, rt, actor=actor, card_id=card_id,
-                                                   reason=body.reason))
+        return _moved(
+            service.return_undeliverable(uow, rt, actor=actor, card_id=card_id, reason=body.reason)
+        )
 
 
 @router.post("/cards/{card_id}/activations", response_model=CardMoved)
 def activate(card_id: int, body: ActivationIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
     """V-1: activate the social security application through the actor's channel."""
     with rt.uow() as uow:
-        return _moved(service.activate(uow, rt, actor=actor, card_id=card_id,
-                                       channel=body.channel, agent=agent_of(body.agent),
-                                       old_medical_card_no=body.old_medical_card_no))
+        return _moved(
+            service.activate(
+                uow,
+                rt,
+                actor=actor,
+                card_id=card_id,
+                channel=body.channel,
+                agent=agent_of(body.agent),
+                old_medical_card_no=body.old_medical_card_no,
+            )
+        )
 
 
 @router.post("/bank-messages/financial-activations", response_model=CardMoved)
-def financial_activation(body: FinancialActivationIn, rt: RuntimeDep,
-                         actor: CurrentActor) -> CardMoved:
+def financial_activation(
+    body: FinancialActivationIn, rt: RuntimeDep, actor: CurrentActor
+) -> CardMoved:
     """V-1, V-5: the bank's message (serial, ID number, bank card number)."""
     with rt.uow() as uow:
-        return _moved(service.financial_activation_message(
-            uow, rt, actor=actor, serial=body.serial, id_number=body.id_number,
-            bank_card_number=body.bank_card_number))
+        return _moved(
+            service.financial_activation_message(
+                uow,
+                rt,
+                actor=actor,
+                serial=body.serial,
+                id_number=body.id_number,
+                bank_card_number=body.bank_card_number,
+            )
+        )
 
 
 @router.post("/cards/{card_id}/loss-reports", response_model=CardMoved)
-def report_loss(card_id: int, body: LossReportIn, rt: RuntimeDep,
-                actor: CurrentActor) -> CardMoved:
+def report_loss(card_id: int, body: LossReportIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
     """L-1 oral (by phone or online banking) or L-2 written (at an outlet) loss report."""
     with rt.uow() as uow:
         if body.kind == "oral":
             if not body.channel:
-                raise InvalidInput("an oral report names its channel (e.g. bank_phone)",
-                                   field="channel")
-            return _moved(loss.report_loss_oral(uow, rt, actor=actor, card_id=card_id,
-                                                channel=body.channel,
-                                                agent=agent_of(body.agent)))
-        moved, fee = loss.report_loss_written(uow, rt, actor=actor, card_id=card_id,
-                                              agent=agent_of(body.agent))
+                raise InvalidInput(
+                    "an oral report names its channel (e.g. bank_phone)", field="channel"
+                )
+            return _moved(
+                loss.report_loss_oral(
+                    uow,
+                    rt,
+                    actor=actor,
+                    card_id=card_id,
+                    channel=body.channel,
+                    agent=agent_of(body.agent),
+                )
+            )
+        moved, fee = loss.report_loss_written(
+            uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent)
+        )
         return _moved(moved, fee)
 
 
 @router.post("/cards/{card_id}/loss-cancellations", response_model=CardMoved)
-def cancel_loss(card_id: int, body: CancelLossIn, rt: RuntimeDep,
-                actor: CurrentActor) -> CardMoved:
+def cancel_loss(card_id: int, body: CancelLossIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
     """L-3, V-5: cancel a loss report before replacement."""
     with rt.uow() as uow:
-        return _moved(loss.cancel_loss_report(uow, rt, actor=actor, card_id=card_id,
-                                              written_report_no=body.written_report_no,
-                                              agent=agent_of(body.agent)))
+        return _moved(
+            loss.cancel_loss_report(
+                uow,
+                rt,
+                actor=actor,
+                card_id=card_id,
+                written_report_no=body.written_report_no,
+                agent=agent_of(body.agent),
+            )
+        )
 
 
-@router.post("/cards/{card_id}/replacements", response_model=Reissue,
-             status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/cards/{card_id}/replacements", response_model=Reissue, status_code=status.HTTP_201_CREATED
+)
 def replace(card_id: int, body: ReplacementIn, rt: RuntimeDep, actor: CurrentActor) -> Reissue:
     """R-1: replacement after a written loss report, with fee and payment voucher."""
     with rt.uow() as uow:
-        return _reissue(loss.replace_card(uow, rt, actor=actor, card_id=card_id,
-                                          agent=agent_of(body.agent)))
+        return _reissue(
+            loss.replace_card(uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent))
+        )
 
 
-@router.post("/cards/{card_id}/changes", response_model=Reissue,
-             status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/cards/{card_id}/changes", response_model=Reissue, status_code=status.HTTP_201_CREATED
+)
 def change(card_id: int, body: ChangeIn, rt: RuntimeDep, actor: CurrentActor) -> Reissue:
     """R-4, F-2: change a damaged, outdated or faulty card."""
     with rt.uow() as uow:
-        return _reissue(loss.change_card(uow, rt, actor=actor, card_id=card_id,
-                                         reason=body.reason,
-                                         photo_receipt_no=body.photo_receipt_no,
-                                         studio_code=body.studio_code,
-                                         agent=agent_of(body.agent)))
+        return _reissue(
+            loss.change_card(
+                uow,
+                rt,
+                actor=actor,
+                card_id=card_id,
+                reason=body.reason,
+                photo_receipt_no=body.photo_receipt_no,
+                studio_code=body.studio_code,
+                agent=agent_of(body.agent),
+            )
+        )
 
 
 REASONS = {
@@ -219,10 +287,14 @@ REASONS = {
 def check_card(body: CardCheckIn, s: ReadSession, actor: CurrentActor) -> CardCheckRead:
     """Is this card usable here and now? What a hospital, pharmacy or window asks first."""
     require(actor, "cards.read")
-    card = load_card_by(s, column=Card.card_number, value=body.card_number.strip().upper(),
-                        lock=False)
+    card = load_card_by(
+        s, column=Card.card_number, value=body.card_number.strip().upper(), lock=False
+    )
     state = CardState(card.state)
     usable = state is CardState.ACTIVE
-    return CardCheckRead(card_id=card.id, state=state.value, usable=usable,
-                         reason="the card is active" if usable else REASONS[state])
-
+    return CardCheckRead(
+        card_id=card.id,
+        state=state.value,
+        usable=usable,
+        reason="the card is active" if usable else REASONS[state],
+    )

@@ -32,51 +32,83 @@ router = APIRouter(tags=["register"])
 @router.get("/me", response_model=MeRead)
 def me(actor: CurrentActor) -> MeRead:
     """Who this token acts as, and which operations that allows."""
-    return MeRead(staff_id=actor.staff_id, name=actor.name, role=actor.role,
-                  organization=actor.org_code, organization_kind=actor.org_kind.value,
-                  bank_code=actor.bank_code, operations=Permissions.of(actor).operations)
+    return MeRead(
+        staff_id=actor.staff_id,
+        name=actor.name,
+        role=actor.role,
+        organization=actor.org_code,
+        organization_kind=actor.org_kind.value,
+        bank_code=actor.bank_code,
+        operations=Permissions.of(actor).operations,
+    )
 
 
-@router.post("/organizations", response_model=OrganizationRead,
-             status_code=status.HTTP_201_CREATED)
-def create_organization(body: OrganizationIn, rt: RuntimeDep,
-                        actor: CurrentActor) -> Organization:
+@router.post("/organizations", response_model=OrganizationRead, status_code=status.HTTP_201_CREATED)
+def create_organization(body: OrganizationIn, rt: RuntimeDep, actor: CurrentActor) -> Organization:
     """Register an outlet, service point, hospital, pharmacy, studio or other party."""
     with rt.uow() as uow:
-        return service.create_organization(uow, rt, actor=actor, kind=body.kind,
-                                           code=body.code, name=body.name,
-                                           parent_code=body.parent_code, address=body.address)
+        return service.create_organization(
+            uow,
+            rt,
+            actor=actor,
+            kind=body.kind,
+            code=body.code,
+            name=body.name,
+            parent_code=body.parent_code,
+            address=body.address,
+        )
 
 
 @router.get("/organizations", response_model=OrganizationPage)
 def list_organizations(
-    s: ReadSession, actor: CurrentActor, kind: str | None = None,
-    after: str | None = None, limit: int = Query(default=50),
+    s: ReadSession,
+    actor: CurrentActor,
+    kind: str | None = None,
+    after: str | None = None,
+    limit: int = Query(default=50),
 ) -> OrganizationPage:
     """Organizations of the register, by cursor."""
     check_limit(limit)
-    q = (select(Organization).where(Organization.id > decode_cursor(after))
-         .order_by(Organization.id).limit(limit + 1))
+    q = (
+        select(Organization)
+        .where(Organization.id > decode_cursor(after))
+        .order_by(Organization.id)
+        .limit(limit + 1)
+    )
     if kind:
         q = q.where(Organization.kind == kind)
     rows = list(s.scalars(q))
     page = Page.of(rows, limit, rows[limit - 1].id if len(rows) > limit else None)
-    return OrganizationPage(items=[OrganizationRead.model_validate(o) for o in page.items],
-                            next=page.next)
+    return OrganizationPage(
+        items=[OrganizationRead.model_validate(o) for o in page.items], next=page.next
+    )
 
 
 def _unit_read(org: Organization, unit: Unit) -> UnitRead:
-    return UnitRead(id=org.id, code=org.code, name=org.name, uscc=unit.uscc,
-                    unit_kind=unit.unit_kind, agreement_bank_code=unit.agreement_bank_code,
-                    agreement_signed_at=unit.agreement_signed_at)
+    return UnitRead(
+        id=org.id,
+        code=org.code,
+        name=org.name,
+        uscc=unit.uscc,
+        unit_kind=unit.unit_kind,
+        agreement_bank_code=unit.agreement_bank_code,
+        agreement_signed_at=unit.agreement_signed_at,
+    )
 
 
 @router.post("/units", response_model=UnitRead, status_code=status.HTTP_201_CREATED)
 def create_unit(body: UnitIn, rt: RuntimeDep, actor: CurrentActor) -> UnitRead:
     """Register an insured unit with its Unified Social Credit Code."""
     with rt.uow() as uow:
-        org, unit = service.create_unit(uow, rt, actor=actor, code=body.code, name=body.name,
-                                        uscc=body.uscc, unit_kind=body.unit_kind)
+        org, unit = service.create_unit(
+            uow,
+            rt,
+            actor=actor,
+            code=body.code,
+            name=body.name,
+            uscc=body.uscc,
+            unit_kind=body.unit_kind,
+        )
         return _unit_read(org, unit)
 
 
@@ -89,12 +121,14 @@ def get_unit(unit_id: int, s: ReadSession, actor: CurrentActor) -> UnitRead:
 
 
 @router.post("/units/{unit_id}/agreement", response_model=UnitRead)
-def sign_agreement(unit_id: int, body: AgreementIn, rt: RuntimeDep,
-                   actor: CurrentActor) -> UnitRead:
+def sign_agreement(
+    unit_id: int, body: AgreementIn, rt: RuntimeDep, actor: CurrentActor
+) -> UnitRead:
     """B-2: the unit signs a card-issuing agreement with one bank."""
     with rt.uow() as uow:
-        unit = service.sign_agreement(uow, rt, actor=actor, unit_id=unit_id,
-                                      bank_code=body.bank_code)
+        unit = service.sign_agreement(
+            uow, rt, actor=actor, unit_id=unit_id, bank_code=body.bank_code
+        )
         return _unit_read(service.org_by_id(uow.session, unit_id), unit)
 
 
@@ -103,7 +137,8 @@ def register_person(body: PersonIn, rt: RuntimeDep, actor: CurrentActor) -> Pers
     """Register an insured person; the ID number is checked (ID-1, ID-2)."""
     with rt.uow() as uow:
         person = service.register_person(
-            uow, rt, actor=actor, data=service.PersonInput(**body.model_dump()))
+            uow, rt, actor=actor, data=service.PersonInput(**body.model_dump())
+        )
         return PersonRead.of(person)
 
 
@@ -116,8 +151,11 @@ def find_person(body: PersonSearchIn, s: ReadSession, actor: CurrentActor) -> Pe
 
 @router.get("/persons", response_model=PersonPage)
 def list_persons(
-    s: ReadSession, actor: CurrentActor, unit_id: int | None = None,
-    after: str | None = None, limit: int = 50,
+    s: ReadSession,
+    actor: CurrentActor,
+    unit_id: int | None = None,
+    after: str | None = None,
+    limit: int = 50,
 ) -> PersonPage:
     """Insured persons, by cursor."""
     require(actor, "register.read")
@@ -132,16 +170,27 @@ def get_person(person_id: int, s: ReadSession, actor: CurrentActor) -> PersonRea
     return PersonRead.of(service.get_person(s, person_id))
 
 
-@router.post("/persons/{person_id}/records", response_model=PersonRecordRead,
-             status_code=status.HTTP_201_CREATED)
-def add_record(person_id: int, body: PersonRecordIn, rt: RuntimeDep,
-               actor: CurrentActor) -> PersonRecordRead:
+@router.post(
+    "/persons/{person_id}/records",
+    response_model=PersonRecordRead,
+    status_code=status.HTTP_201_CREATED,
+)
+def add_record(
+    person_id: int, body: PersonRecordIn, rt: RuntimeDep, actor: CurrentActor
+) -> PersonRecordRead:
     """ID-3: add a qualification, work history entry, injury or occupational disease."""
     with rt.uow() as uow:
-        row = service.add_person_record(uow, rt, actor=actor, person_id=person_id,
-                                        kind=body.kind, title=body.title,
-                                        started_on=body.started_on, ended_on=body.ended_on,
-                                        detail=body.detail)
+        row = service.add_person_record(
+            uow,
+            rt,
+            actor=actor,
+            person_id=person_id,
+            kind=body.kind,
+            title=body.title,
+            started_on=body.started_on,
+            ended_on=body.ended_on,
+            detail=body.detail,
+        )
         return PersonRecordRead.model_validate(row)
 
 
@@ -150,6 +199,7 @@ def list_records(person_id: int, s: ReadSession, actor: CurrentActor) -> list[Pe
     """ID-3: the person's other records."""
     require(actor, "register.read")
     service.get_person(s, person_id)
-    rows = s.scalars(select(PersonRecord).where(PersonRecord.person_id == person_id)
-                     .order_by(PersonRecord.id))
+    rows = s.scalars(
+        select(PersonRecord).where(PersonRecord.person_id == person_id).order_by(PersonRecord.id)
+    )
     return [PersonRecordRead.model_validate(r) for r in rows]
