@@ -54,6 +54,10 @@ class World:
         now = self.clock.now()
         self.clock.set(now.replace(year=day.year, month=day.month, day=day.day, hour=hour))
 
+    def working_days_after(self, start: date, n: int) -> date:
+        with self.rt.uow() as uow:
+            return self.rt.calendar(uow.session).add_working_days(start, n).day
+
     # ------------------------------------------------------------ organizations
 
     def org(

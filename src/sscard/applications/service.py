@@ -22,8 +22,8 @@ from sscard.applications.model import (
 )
 from sscard.applications.tables import Application, Batch
 from sscard.audit.service import record
-from sscard.cards.model import TERMINAL
-from sscard.cards.service import order_card
+from sscard.cards.model import TERMINAL, first_card_fee
+from sscard.cards.service import charge_fee, order_card
 from sscard.cards.tables import Card
 from sscard.core.errors import Forbidden, InvalidInput, NotFound, PolicyRefused
 from sscard.core.ids import mask_id_number
@@ -489,9 +489,12 @@ def _decide(
         return None
     app.state = application_move(ApplicationState(app.state), "accept").value
     app.decided_at = now
-    return order_card(
+    card = order_card(
         s, rt, app, actor=actor, unit_org_id=unit_org_id, reason_code=f"application:{app.kind}"
     )
+    # F-1: the first card is free; the zero fee is recorded as the basis for it.
+    charge_fee(s, rt, card, first_card_fee(rt.policy), actor=actor, application_id=app.id)
+    return card
 
 
 @dataclass(frozen=True)
@@ -611,7 +614,7 @@ def batch_summary(s: Session, batch_id: int) -> Summary:
             .join(Person, Person.id == Application.person_id)
             .where(Application.batch_id == batch.id)
             .order_by(Application.id)
-        ).tuples()
+        )
     )
     ready = s.scalar(
         select(func.max(Card.ready_on))

@@ -15,13 +15,12 @@ from sscard.cards.model import (
     Action,
     CardState,
     ChangeReason,
-    FeeDecision,
     change_fee,
     loss_report_fee,
     oral_loss_lapses_at,
     replacement_fee,
 )
-from sscard.cards.service import Moved, order_card
+from sscard.cards.service import Moved, charge_fee, order_card
 from sscard.cards.tables import Card, CardTransition, Fee
 from sscard.cards.transitions import load_card, move
 from sscard.core.errors import Forbidden, InvalidInput, PolicyRefused
@@ -106,7 +105,7 @@ def report_loss_written(
     card.written_report_no = f"GS{rt.policy.region.code}{number:010d}"
     card.loss_reported_at = now
     card.oral_loss_lapses_at = None
-    fee = _charge(s, rt, card, loss_report_fee(rt.policy), actor=actor, application_id=None)
+    fee = charge_fee(s, rt, card, loss_report_fee(rt.policy), actor=actor, application_id=None)
     uow.commit()
     return Moved(card, [t]), fee
 
@@ -151,34 +150,6 @@ def cancel_loss_report(
     )
     uow.commit()
     return Moved(card, [t])
-
-
-def _charge(
-    s: Session,
-    rt: Runtime,
-    card: Card,
-    decision: FeeDecision,
-    *,
-    actor: Actor,
-    application_id: int | None,
-) -> Fee:
-    """Record the fee; a payment voucher number is issued for any non-zero amount."""
-    voucher = None
-    if decision.amount_fen > 0:
-        voucher = f"JF{rt.policy.region.code}{reserve(s, 'payment_voucher'):010d}"
-    fee = Fee(
-        person_id=card.person_id,
-        card_id=card.id,
-        application_id=application_id,
-        basis=decision.basis.value,
-        amount_fen=decision.amount_fen,
-        voucher_no=voucher,
-        paid_at=rt.now(),
-        place_org_id=actor.org_id,
-    )
-    s.add(fee)
-    s.flush()
-    return fee
 
 
 @dataclass(frozen=True)
@@ -246,7 +217,7 @@ def replace_card(
         check_bank=True,
     )
     new, app_id = _reissue(s, rt, old, actor=actor, kind=ApplicationKind.REPLACEMENT)
-    fee = _charge(s, rt, new, replacement_fee(rt.policy), actor=actor, application_id=app_id)
+    fee = charge_fee(s, rt, new, replacement_fee(rt.policy), actor=actor, application_id=app_id)
     uow.commit()
     return Reissued(Moved(old, [t]), new, fee)
 
@@ -318,7 +289,7 @@ def change_card(
     new, app_id = _reissue(s, rt, old, actor=actor, kind=ApplicationKind.CHANGE, photo=photo)
     if request is not None:
         request.card_change_done = True
-    fee = _charge(s, rt, new, decision, actor=actor, application_id=app_id)
+    fee = charge_fee(s, rt, new, decision, actor=actor, application_id=app_id)
     uow.commit()
     return Reissued(Moved(old, [t]), new, fee)
 

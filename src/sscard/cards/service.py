@@ -17,8 +17,8 @@ from sscard.access.model import (
 )
 from sscard.applications.tables import Application
 from sscard.audit.service import record
-from sscard.cards.model import Action, CardState, valid_until
-from sscard.cards.tables import Card, CardTransition
+from sscard.cards.model import Action, CardState, FeeDecision, valid_until
+from sscard.cards.tables import Card, CardTransition, Fee
 from sscard.cards.transitions import load_card, load_card_by, move, record_creation
 from sscard.core.errors import (
     AlreadyExists,
@@ -29,6 +29,7 @@ from sscard.core.errors import (
 )
 from sscard.core.ids import parse_bank_card_number, parse_id_number
 from sscard.core.policy import AgentAct, Channel
+from sscard.db.counters import reserve
 from sscard.db.engine import UnitOfWork
 from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import org_by_code
@@ -75,6 +76,34 @@ def order_card(
         session, card, actor=actor, at=now, channel=actor.org_kind.value, reason_code=reason_code
     )
     return card
+
+
+def charge_fee(
+    s: Session,
+    rt: Runtime,
+    card: Card,
+    decision: FeeDecision,
+    *,
+    actor: Actor,
+    application_id: int | None,
+) -> Fee:
+    """Record a fee (F-1, F-2); a payment voucher number is issued for any non-zero amount."""
+    voucher = None
+    if decision.amount_fen > 0:
+        voucher = f"JF{rt.policy.region.code}{reserve(s, 'payment_voucher'):010d}"
+    fee = Fee(
+        person_id=card.person_id,
+        card_id=card.id,
+        application_id=application_id,
+        basis=decision.basis.value,
+        amount_fen=decision.amount_fen,
+        voucher_no=voucher,
+        paid_at=rt.now(),
+        place_org_id=actor.org_id,
+    )
+    s.add(fee)
+    s.flush()
+    return fee
 
 
 def _serial_ok(value: str, field: str) -> str:

@@ -66,7 +66,7 @@ def _card_job(
     ids = _due_ids(s, Card, condition, size)
     if not ids:
         return 0
-    before = dict(s.execute(select(Card.id, Card.state).where(Card.id.in_(ids))).tuples().all())
+    before = dict(s.execute(select(Card.id, Card.state).where(Card.id.in_(ids))).all())
     rows = s.execute(
         update(Card)
         .where(Card.id.in_(ids), condition)

@@ -135,7 +135,6 @@ def _check_persons(
                 Organization.code.in_(codes), Organization.kind == OrgKind.UNIT
             )
         )
-        .tuples()
         .all()
     )
     rows = []
