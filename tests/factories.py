@@ -228,20 +228,22 @@ class World:
                 outlet_code=outlet.org_code,
             ).card
 
-    def card(
-        self,
-        state: CardState | str = CardState.ACTIVE,
-        *,
-        person: Person | None = None,
-        bank: str = "ICBC",
-    ) -> Card:
+    def card(self, state: CardState | str = CardState.ACTIVE, *, person: Person | None = None,
+             bank: str = "ICBC") -> Card:
         """A card in ``state``, reached through the real services."""
+        return self.cards(1, state, person=person, bank=bank)[0]
+
+    def cards(self, n: int, state: CardState | str = CardState.ACTIVE, *,
+              person: Person | None = None, bank: str = "ICBC") -> list[Card]:
+        """``n`` cards in ``state``, all ordered first so the clock moves only once."""
         state = CardState(state)
-        card = self.ordered_card(person=person, bank=bank)
+        ordered = [self.ordered_card(person=person, bank=bank) for _ in range(n)]
         if state is CardState.ORDERED:
-            return card
-        self.goto(card.ready_on)
-        card = self.produce(card)
+            return ordered
+        self.goto(max(c.ready_on for c in ordered))
+        return [self._drive(self.produce(c), state, bank) for c in ordered]
+
+    def _drive(self, card: Card, state: CardState, bank: str) -> Card:
         if state is CardState.AT_OUTLET:
             return card
         outlet = self.actor(OrgKind.OUTLET, bank)
@@ -249,28 +251,22 @@ class World:
             card = cards.pickup(uow, self.rt, actor=outlet, card_id=card.id, by="holder").card
         if state is CardState.RECEIVED:
             return card
-        if state in (CardState.LOST_WRITTEN, CardState.REPLACED, CardState.LOST_ORAL):
-            with self.rt.uow() as uow:
-                card = cards.activate(
-                    uow, self.rt, actor=outlet, card_id=card.id, channel="outlet"
-                ).card
-            if state is CardState.LOST_ORAL:
-                with self.rt.uow() as uow:
-                    return loss.report_loss_oral(
-                        uow, self.rt, actor=outlet, card_id=card.id, channel="bank_phone"
-                    ).card
-            with self.rt.uow() as uow:
-                card = loss.report_loss_written(uow, self.rt, actor=outlet, card_id=card.id)[0].card
-            if state is CardState.LOST_WRITTEN:
-                return card
-            with self.rt.uow() as uow:
-                return loss.replace_card(uow, self.rt, actor=outlet, card_id=card.id).old.card
         with self.rt.uow() as uow:
-            card = cards.activate(
-                uow, self.rt, actor=outlet, card_id=card.id, channel="outlet"
-            ).card
-        assert state is CardState.ACTIVE, f"no factory trait for {state}"
-        return card
+            card = cards.activate(uow, self.rt, actor=outlet, card_id=card.id,
+                                  channel="outlet").card
+        if state is CardState.ACTIVE:
+            return card
+        if state is CardState.LOST_ORAL:
+            with self.rt.uow() as uow:
+                return loss.report_loss_oral(uow, self.rt, actor=outlet, card_id=card.id,
+                                             channel="bank_phone").card
+        with self.rt.uow() as uow:
+            card = loss.report_loss_written(uow, self.rt, actor=outlet, card_id=card.id)[0].card
+        if state is CardState.LOST_WRITTEN:
+            return card
+        assert state is CardState.REPLACED, f"no factory trait for {state}"
+        with self.rt.uow() as uow:
+            return loss.replace_card(uow, self.rt, actor=outlet, card_id=card.id).old.card
 
     def reload(self, card: Card) -> Card:
         with self.rt.uow() as uow:

@@ -1,0 +1,150 @@
+"""Deadlines that run by themselves: D-2, V-4, V-5, L-1 and the overdue flags."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from sscard.applications import service as applications
+from sscard.audit.tables import AuditRecord
+from sscard.cards import loss
+from sscard.cards import service as cards
+from sscard.cards.model import CardState
+from sscard.cards.tables import Card, CardTransition
+from sscard.core.errors import PolicyRefused
+from sscard.jobs.sweeper import sweep
+from sscard.register.model import OrgKind
+from sscard.register.tables import Person
+from tests.factories import World, next_id_number
+
+
+def _transitions(world: World, card_id: int, action: str) -> int:
+    with world.rt.uow() as uow:
+        return int(uow.session.scalar(
+            select(func.count()).select_from(CardTransition)
+            .where(CardTransition.card_id == card_id, CardTransition.action == action)) or 0)
+
+
+def test_d_2_unclaimed_card_destroyed_after_180_days(world: World) -> None:
+    card = world.card(CardState.AT_OUTLET)
+    world.advance(days=179)
+    assert sweep(world.rt).counts["unclaimed_destroyed"] == 0
+    world.advance(days=1, hours=1)
+    assert sweep(world.rt).counts["unclaimed_destroyed"] == 1
+    gone = world.reload(card)
+    assert gone.state == CardState.DESTROYED
+    with world.rt.uow() as uow:
+        t = uow.session.scalars(select(CardTransition).where(
+            CardTransition.card_id == card.id).order_by(CardTransition.id.desc())).first()
+    assert t is not None and (t.action, t.reason_code, t.channel) == (
+        "destroy_unclaimed", "unclaimed_180_days", "system")
+
+
+def test_v_4_old_medical_card_restricted_after_half_a_year(world: World) -> None:
+    person = world.person(old_card=True)
+    card = world.card(CardState.RECEIVED, person=person)
+    world.advance(days=150)
+    assert sweep(world.rt).counts["old_card_restricted"] == 0
+    world.advance(days=40)
+    assert sweep(world.rt).counts["old_card_restricted"] == 1
+    with world.rt.uow() as uow:
+        fresh = uow.session.get(Person, person.id)
+        audits = uow.session.scalar(select(func.count()).select_from(AuditRecord).where(
+            AuditRecord.action == "person.old_medical_card_restricted",
+            AuditRecord.person_id == person.id))
+    assert fresh is not None and fresh.old_medical_card_state == "restricted"
+    assert audits == 1
+    assert sweep(world.rt).counts["old_card_restricted"] == 0
+    assert world.reload(card).state == CardState.RECEIVED
+
+
+def test_v_4_activated_card_keeps_old_card_unrestricted(world: World) -> None:
+    person = world.person(old_card=True)
+    world.card(CardState.ACTIVE, person=person)
+    world.advance(days=200)
+    assert sweep(world.rt).counts["old_card_restricted"] == 0
+
+
+def test_v_5_financial_not_activated_in_300_days_reports_lost(world: World) -> None:
+    card = world.card(CardState.ACTIVE)  # social side active, financial not
+    world.advance(days=299)
+    assert sweep(world.rt).counts["auto_reported_lost"] == 0
+    world.advance(days=1, hours=1)
+    assert sweep(world.rt).counts["auto_reported_lost"] == 1
+    lost = world.reload(card)
+    assert lost.state == CardState.LOST_AUTO and lost.state_before_loss == CardState.ACTIVE
+    outlet = world.actor(OrgKind.OUTLET)
+    with world.rt.uow() as uow, pytest.raises(PolicyRefused) as exc:
+        loss.cancel_loss_report(uow, world.rt, actor=outlet, card_id=card.id)
+    assert exc.value.extra["reason"] == "financial_not_activated"
+    with world.rt.uow() as uow:
+        person = uow.session.get(Person, card.person_id)
+    assert person is not None
+    with world.rt.uow() as uow:
+        fin = cards.financial_activation_message(
+            uow, world.rt, actor=world.actor(OrgKind.BANK, "ICBC"), serial=card.serial or "",
+            id_number=person.id_number, bank_card_number=card.bank_card_number or "")
+    assert fin.card.state == CardState.LOST_AUTO  # the holder cancels the report
+    with world.rt.uow() as uow:
+        back = loss.cancel_loss_report(uow, world.rt, actor=outlet, card_id=card.id).card
+    assert back.state == CardState.ACTIVE
+    world.advance(days=400)
+    assert sweep(world.rt).counts["auto_reported_lost"] == 0
+
+
+def test_v_5_financially_activated_card_is_never_auto_reported(world: World) -> None:
+    card = world.card(CardState.RECEIVED)
+    with world.rt.uow() as uow:
+        person = uow.session.get(Person, card.person_id)
+    assert person is not None
+    with world.rt.uow() as uow:
+        cards.financial_activation_message(
+            uow, world.rt, actor=world.actor(OrgKind.BANK, "ICBC"), serial=card.serial or "",
+            id_number=person.id_number, bank_card_number=card.bank_card_number or "")
+    world.advance(days=301)
+    assert sweep(world.rt).counts["auto_reported_lost"] == 0
+
+
+def test_l_1_sweeper_works_in_batches_exactly_once(world: World) -> None:
+    lost = world.cards(5, CardState.LOST_ORAL)
+    world.advance(days=6)
+    report = sweep(world.rt, batch_size=2)
+    assert report.counts["oral_report_lapsed"] == 5
+    assert all(_transitions(world, c.id, "oral_report_lapse") == 1 for c in lost)
+    assert sweep(world.rt, batch_size=2).counts["oral_report_lapsed"] == 0
+
+
+def test_a_2_handout_overdue_flagged_once(world: World) -> None:
+    unit = world.unit()
+    world.person(unit=unit)
+    sp = world.actor(OrgKind.SERVICE_POINT)
+    with world.rt.uow() as uow:
+        batch, apps = applications.issue_batch(
+            uow, world.rt, actor=sp, unit_code=unit.code, stage="s",
+            collector=applications.Collector("王芳", next_id_number()))
+    with world.rt.uow() as uow:
+        applications.correct_form(uow, world.rt, actor=sp, application_id=apps[0].id,
+                                  photo_source="id_card_authorisation")
+    world.advance(days=30)
+    assert sweep(world.rt).counts["form_return_overdue"] == 1  # returned too late
+    assert sweep(world.rt).counts["form_return_overdue"] == 0
+    with world.rt.uow() as uow:
+        applications.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
+    with world.rt.uow() as uow:
+        applications.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
+    with world.rt.uow() as uow:
+        card = uow.session.scalars(select(Card).where(Card.unit_org_id == unit.id)).one()
+    world.goto(card.ready_on)
+    card = world.produce(card)
+    with world.rt.uow() as uow:
+        card = cards.pickup(uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=card.id,
+                            by="unit_administrator").card
+    assert card.handout_due is not None
+    world.goto(card.handout_due + timedelta(days=1))
+    assert sweep(world.rt).counts["handout_overdue"] == 1
+    assert sweep(world.rt).counts["handout_overdue"] == 0
+    with world.rt.uow() as uow:
+        late = cards.hand_out(uow, world.rt, actor=world.unit_actor(unit), card_id=card.id)
+    assert late.transitions[0].reason_code == "late"
