@@ -228,13 +228,24 @@ class World:
                 outlet_code=outlet.org_code,
             ).card
 
-    def card(self, state: CardState | str = CardState.ACTIVE, *, person: Person | None = None,
-             bank: str = "ICBC") -> Card:
+    def card(
+        self,
+        state: CardState | str = CardState.ACTIVE,
+        *,
+        person: Person | None = None,
+        bank: str = "ICBC",
+    ) -> Card:
         """A card in ``state``, reached through the real services."""
         return self.cards(1, state, person=person, bank=bank)[0]
 
-    def cards(self, n: int, state: CardState | str = CardState.ACTIVE, *,
-              person: Person | None = None, bank: str = "ICBC") -> list[Card]:
+    def cards(
+        self,
+        n: int,
+        state: CardState | str = CardState.ACTIVE,
+        *,
+        person: Person | None = None,
+        bank: str = "ICBC",
+    ) -> list[Card]:
         """``n`` cards in ``state``, all ordered first so the clock moves only once."""
         state = CardState(state)
         ordered = [self.ordered_card(person=person, bank=bank) for _ in range(n)]
@@ -252,14 +263,16 @@ class World:
         if state is CardState.RECEIVED:
             return card
         with self.rt.uow() as uow:
-            card = cards.activate(uow, self.rt, actor=outlet, card_id=card.id,
-                                  channel="outlet").card
+            card = cards.activate(
+                uow, self.rt, actor=outlet, card_id=card.id, channel="outlet"
+            ).card
         if state is CardState.ACTIVE:
             return card
         if state is CardState.LOST_ORAL:
             with self.rt.uow() as uow:
-                return loss.report_loss_oral(uow, self.rt, actor=outlet, card_id=card.id,
-                                             channel="bank_phone").card
+                return loss.report_loss_oral(
+                    uow, self.rt, actor=outlet, card_id=card.id, channel="bank_phone"
+                ).card
         with self.rt.uow() as uow:
             card = loss.report_loss_written(uow, self.rt, actor=outlet, card_id=card.id)[0].card
         if state is CardState.LOST_WRITTEN:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from sscard.access.model import Agent, AgentDocument
 from sscard.applications import service as applications
+from sscard.cards import loss
 from sscard.cards import service as cards
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card, CardTransition
@@ -34,11 +35,17 @@ def _unit_card(world: World) -> tuple[Card, object]:
     sp = world.actor(OrgKind.SERVICE_POINT)
     with world.rt.uow() as uow:
         batch, apps = applications.issue_batch(
-            uow, world.rt, actor=sp, unit_code=unit.code, stage="s1",
-            collector=applications.Collector("王芳", next_id_number()))
+            uow,
+            world.rt,
+            actor=sp,
+            unit_code=unit.code,
+            stage="s1",
+            collector=applications.Collector("王芳", next_id_number()),
+        )
     with world.rt.uow() as uow:
-        applications.correct_form(uow, world.rt, actor=sp, application_id=apps[0].id,
-                                  photo_source="id_card_authorisation")
+        applications.correct_form(
+            uow, world.rt, actor=sp, application_id=apps[0].id, photo_source="id_card_authorisation"
+        )
     with world.rt.uow() as uow:
         applications.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
     with world.rt.uow() as uow:
@@ -49,15 +56,33 @@ def _unit_card(world: World) -> tuple[Card, object]:
     return world.produce(card), unit
 
 
-def _activate(world: World, card: Card, kind: OrgKind, channel: str, **kw: object) -> Card:
+def _activate(
+    world: World,
+    card: Card,
+    kind: OrgKind,
+    channel: str,
+    *,
+    bank: str | None = None,
+    agent: Agent | None = None,
+    old_medical_card_no: str | None = None,
+) -> Card:
     with world.rt.uow() as uow:
-        return cards.activate(uow, world.rt, actor=world.actor(kind, kw.pop("bank", None)),  # type: ignore[arg-type]
-                              card_id=card.id, channel=channel, **kw).card  # type: ignore[arg-type]
+        return cards.activate(
+            uow,
+            world.rt,
+            actor=world.actor(kind, bank),
+            card_id=card.id,
+            channel=channel,
+            agent=agent,
+            old_medical_card_no=old_medical_card_no,
+        ).card
 
 
 def test_c_2_production_records_numbers_and_ten_year_validity(world: World) -> None:
     card = world.card(CardState.AT_OUTLET)
-    assert card.card_number and card.serial and card.bank_card_number
+    assert card.card_number
+    assert card.serial
+    assert card.bank_card_number
     produced = card.produced_at
     assert produced is not None
     local = produced.astimezone(world.rt.tz).date()
@@ -70,16 +95,28 @@ def test_c_2_production_refuses_bank_card_outside_bin_and_duplicates(world: Worl
     bank = world.actor(OrgKind.BANK, "ICBC")
     outlet = world.actor(OrgKind.OUTLET, "ICBC")
     with world.rt.uow() as uow, pytest.raises(InvalidIdentifier) as exc:
-        cards.record_production(uow, world.rt, actor=bank, card_id=second.id,
-                                card_number="B00000001", serial="SNX0000001",
-                                bank_card_number=luhn_complete("622848" + "0" * 12),
-                                outlet_code=outlet.org_code)
+        cards.record_production(
+            uow,
+            world.rt,
+            actor=bank,
+            card_id=second.id,
+            card_number="B00000001",
+            serial="SNX0000001",
+            bank_card_number=luhn_complete("622848" + "0" * 12),
+            outlet_code=outlet.org_code,
+        )
     assert exc.value.extra["reason"] == "wrong_bin"
     with world.rt.uow() as uow, pytest.raises(AlreadyExists):
-        cards.record_production(uow, world.rt, actor=bank, card_id=second.id,
-                                card_number=first.card_number or "", serial="SNX0000002",
-                                bank_card_number=luhn_complete("622202" + "9" * 12),
-                                outlet_code=outlet.org_code)
+        cards.record_production(
+            uow,
+            world.rt,
+            actor=bank,
+            card_id=second.id,
+            card_number=first.card_number or "",
+            serial="SNX0000002",
+            bank_card_number=luhn_complete("622202" + "9" * 12),
+            outlet_code=outlet.org_code,
+        )
     assert world.reload(second).state == CardState.ORDERED
 
 
@@ -87,10 +124,16 @@ def test_s_1_bank_produces_only_its_own_cards(world: World) -> None:
     card = world.ordered_card(bank="ICBC")
     other = world.actor(OrgKind.BANK, "BOC")
     with world.rt.uow() as uow, pytest.raises(Forbidden):
-        cards.record_production(uow, world.rt, actor=other, card_id=card.id,
-                                card_number="B00000001", serial="SNX0000001",
-                                bank_card_number=luhn_complete("621790" + "0" * 12),
-                                outlet_code="x")
+        cards.record_production(
+            uow,
+            world.rt,
+            actor=other,
+            card_id=card.id,
+            card_number="B00000001",
+            serial="SNX0000001",
+            bank_card_number=luhn_complete("621790" + "0" * 12),
+            outlet_code="x",
+        )
 
 
 def test_a_2_pickup_only_after_thirty_working_days(world: World) -> None:
@@ -112,20 +155,27 @@ def test_a_2_unit_picks_up_and_hands_out_within_five_working_days(world: World) 
     card, unit = _unit_card(world)
     outlet = world.actor(OrgKind.OUTLET)
     with world.rt.uow() as uow, pytest.raises(InvalidInput):
-        cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="unit_administrator",
-                     activate=True)
+        cards.pickup(
+            uow, world.rt, actor=outlet, card_id=card.id, by="unit_administrator", activate=True
+        )
     with world.rt.uow() as uow:
-        picked = cards.pickup(uow, world.rt, actor=outlet, card_id=card.id,
-                              by="unit_administrator").card
+        picked = cards.pickup(
+            uow, world.rt, actor=outlet, card_id=card.id, by="unit_administrator"
+        ).card
     assert picked.state == CardState.WITH_UNIT
     assert picked.handout_due == world.working_days_after(world.rt.today(), 5)
     stranger = world.unit()
     with world.rt.uow() as uow, pytest.raises(Forbidden):
         cards.hand_out(uow, world.rt, actor=world.unit_actor(stranger), card_id=card.id)
     with world.rt.uow() as uow:
-        moved = cards.hand_out(uow, world.rt, actor=world.unit_actor(unit),  # type: ignore[arg-type]
-                               card_id=card.id)
-    assert moved.card.state == CardState.RECEIVED and moved.card.received_at is not None
+        moved = cards.hand_out(
+            uow,
+            world.rt,
+            actor=world.unit_actor(unit),  # type: ignore[arg-type]
+            card_id=card.id,
+        )
+    assert moved.card.state == CardState.RECEIVED
+    assert moved.card.received_at is not None
     assert moved.transitions[0].reason_code is None  # on time
 
 
@@ -137,10 +187,10 @@ def test_a_5_pickup_by_agent_needs_power_of_attorney(world: World) -> None:
         cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="holder", agent=wrong)
     agent = Agent("李四", next_id_number(), AgentDocument.POWER_OF_ATTORNEY, "WT-1")
     with world.rt.uow() as uow:
-        moved = cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="holder",
-                             agent=agent)
+        moved = cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="holder", agent=agent)
     recorded = moved.transitions[0].agent
-    assert recorded is not None and recorded["document"] == "power_of_attorney"
+    assert recorded is not None
+    assert recorded["document"] == "power_of_attorney"
     assert agent.id_number not in str(recorded)  # the agent's ID is stored masked
 
 
@@ -159,12 +209,13 @@ def test_d_1_undeliverable_card_returns_to_outlet_then_holder_collects(world: Wo
     with world.rt.uow() as uow:
         cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="unit_administrator")
     with world.rt.uow() as uow, pytest.raises(InvalidInput):
-        cards.return_undeliverable(uow, world.rt, actor=outlet, card_id=card.id,
-                                   reason="lost_it")
+        cards.return_undeliverable(uow, world.rt, actor=outlet, card_id=card.id, reason="lost_it")
     with world.rt.uow() as uow:
-        back = cards.return_undeliverable(uow, world.rt, actor=outlet, card_id=card.id,
-                                          reason="left_unit").card
-    assert back.state == CardState.AT_OUTLET and back.at_outlet_since is not None
+        back = cards.return_undeliverable(
+            uow, world.rt, actor=outlet, card_id=card.id, reason="left_unit"
+        ).card
+    assert back.state == CardState.AT_OUTLET
+    assert back.at_outlet_since is not None
     with world.rt.uow() as uow:
         held = cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="holder").card
     assert held.state == CardState.RECEIVED
@@ -189,7 +240,8 @@ def test_v_1_outlet_of_another_bank_cannot_activate(world: World) -> None:
 
 def test_v_1_hospital_activates_on_first_registration(world: World) -> None:
     card = _activate(world, world.card(CardState.RECEIVED), OrgKind.HOSPITAL, "hospital")
-    assert card.state == CardState.ACTIVE and card.activation_channel == "hospital"
+    assert card.state == CardState.ACTIVE
+    assert card.activation_channel == "hospital"
 
 
 def test_v_1_pharmacy_reads_old_medical_card_first(world: World) -> None:
@@ -198,12 +250,12 @@ def test_v_1_pharmacy_reads_old_medical_card_first(world: World) -> None:
     with pytest.raises(InvalidInput) as exc:
         _activate(world, card, OrgKind.PHARMACY, "pharmacy")
     assert exc.value.field == "old_medical_card_no"
-    active = _activate(world, card, OrgKind.PHARMACY, "pharmacy",
-                       old_medical_card_no="YB000000001")
+    active = _activate(world, card, OrgKind.PHARMACY, "pharmacy", old_medical_card_no="YB000000001")
     assert active.state == CardState.ACTIVE
     with world.rt.uow() as uow:
         fresh = uow.session.get(Person, person.id)
-    assert fresh is not None and fresh.old_medical_card_state == "closed"
+    assert fresh is not None
+    assert fresh.old_medical_card_state == "closed"
 
 
 def test_v_1_channel_must_belong_to_the_organization(world: World) -> None:
@@ -217,8 +269,11 @@ def test_v_1_channel_must_belong_to_the_organization(world: World) -> None:
 
 def test_v_1_dongguan_refuses_phone_and_online_activation(world: World) -> None:
     card = world.card(CardState.RECEIVED)
-    for kind, channel in ((OrgKind.HOTLINE, "phone_12333"), (OrgKind.CENTER, "online"),
-                          (OrgKind.BUREAU_WINDOW, "bureau_window")):
+    for kind, channel in (
+        (OrgKind.HOTLINE, "phone_12333"),
+        (OrgKind.CENTER, "online"),
+        (OrgKind.BUREAU_WINDOW, "bureau_window"),
+    ):
         with pytest.raises(PolicyRefused) as exc:
             _activate(world, card, kind, channel)
         assert exc.value.extra["reason"] == "channel_not_allowed"
@@ -227,8 +282,12 @@ def test_v_1_dongguan_refuses_phone_and_online_activation(world: World) -> None:
 @pytest.mark.parametrize("policy_name", ["henan"])
 @pytest.mark.parametrize(
     ("kind", "channel"),
-    [(OrgKind.HOTLINE, "phone_12333"), (OrgKind.CENTER, "online"),
-     (OrgKind.BUREAU_WINDOW, "bureau_window"), (OrgKind.GRASSROOTS, "grassroots")],
+    [
+        (OrgKind.HOTLINE, "phone_12333"),
+        (OrgKind.CENTER, "online"),
+        (OrgKind.BUREAU_WINDOW, "bureau_window"),
+        (OrgKind.GRASSROOTS, "grassroots"),
+    ],
 )
 def test_v_1_henan_activates_by_phone_online_window_and_platform(
     world: World, kind: OrgKind, channel: str
@@ -246,29 +305,42 @@ def test_v_1_bank_financial_activation_message_activates_social_application(
     assert person is not None
     bank = world.actor(OrgKind.BANK, "ICBC")
     with world.rt.uow() as uow, pytest.raises(InvalidInput) as exc:
-        cards.financial_activation_message(uow, world.rt, actor=bank, serial=card.serial or "",
-                                           id_number=next_id_number(),
-                                           bank_card_number=card.bank_card_number or "")
+        cards.financial_activation_message(
+            uow,
+            world.rt,
+            actor=bank,
+            serial=card.serial or "",
+            id_number=next_id_number(),
+            bank_card_number=card.bank_card_number or "",
+        )
     assert exc.value.field == "id_number"
     with world.rt.uow() as uow:
         moved = cards.financial_activation_message(
-            uow, world.rt, actor=bank, serial=card.serial or "", id_number=person.id_number,
-            bank_card_number=card.bank_card_number or "")
+            uow,
+            world.rt,
+            actor=bank,
+            serial=card.serial or "",
+            id_number=person.id_number,
+            bank_card_number=card.bank_card_number or "",
+        )
     assert moved.card.state == CardState.ACTIVE
     assert moved.card.activation_channel == "bank_financial"
     assert moved.card.financial_activated_at is not None
     with world.rt.uow() as uow:  # the bank resends: nothing changes
         again = cards.financial_activation_message(
-            uow, world.rt, actor=bank, serial=card.serial or "", id_number=person.id_number,
-            bank_card_number=card.bank_card_number or "")
+            uow,
+            world.rt,
+            actor=bank,
+            serial=card.serial or "",
+            id_number=person.id_number,
+            bank_card_number=card.bank_card_number or "",
+        )
     assert again.transitions == []
 
 
 def test_v_2_received_card_is_not_usable_until_activated(world: World) -> None:
     card = world.card(CardState.RECEIVED)
     with world.rt.uow() as uow, pytest.raises(IllegalTransition) as exc:
-        from sscard.cards import loss
-
         loss.replace_card(uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=card.id)
     assert exc.value.extra["current_state"] == "received"
     assert "activate" in exc.value.extra["allowed"]
@@ -285,20 +357,40 @@ def test_v_3_old_card_of_same_bank_destroyed_other_bank_superseded(world: World)
 
         p = uow.session.get(Person, person.id)
         assert p is not None
-        app = new_accepted_application(uow.session, world.rt, p,
-                                       kind=ApplicationKind.CHANGE, bank_code="ICBC",
-                                       actor=world.actor(OrgKind.OUTLET),
-                                       replaces_card_id=old_same.id)
-        new = cards.order_card(uow.session, world.rt, app, actor=world.actor(OrgKind.OUTLET),
-                               unit_org_id=None, reason_code="renewal")
+        app = new_accepted_application(
+            uow.session,
+            world.rt,
+            p,
+            kind=ApplicationKind.CHANGE,
+            bank_code="ICBC",
+            actor=world.actor(OrgKind.OUTLET),
+            replaces_card_id=old_same.id,
+        )
+        new = cards.order_card(
+            uow.session,
+            world.rt,
+            app,
+            actor=world.actor(OrgKind.OUTLET),
+            unit_org_id=None,
+            reason_code="renewal",
+        )
         uow.commit()
     world.goto(new.ready_on)
     new = world.produce(new)
     with world.rt.uow() as uow:
-        moved = cards.pickup(uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=new.id,
-                             by="holder", activate=True)
+        moved = cards.pickup(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.OUTLET),
+            card_id=new.id,
+            by="holder",
+            activate=True,
+        )
     assert [t.action for t in moved.transitions] == [
-        "pickup_by_holder", "activate", "destroy_old_same_bank"]
+        "pickup_by_holder",
+        "activate",
+        "destroy_old_same_bank",
+    ]
     assert world.reload(old_same).state == CardState.DESTROYED
 
 
@@ -311,17 +403,35 @@ def test_v_3_old_card_of_other_bank_is_superseded(world: World) -> None:
 
         p = uow.session.get(Person, person.id)
         assert p is not None
-        app = new_accepted_application(uow.session, world.rt, p, kind=ApplicationKind.CHANGE,
-                                       bank_code="ICBC", actor=world.actor(OrgKind.OUTLET),
-                                       replaces_card_id=old.id)
-        new = cards.order_card(uow.session, world.rt, app, actor=world.actor(OrgKind.OUTLET),
-                               unit_org_id=None, reason_code="renewal")
+        app = new_accepted_application(
+            uow.session,
+            world.rt,
+            p,
+            kind=ApplicationKind.CHANGE,
+            bank_code="ICBC",
+            actor=world.actor(OrgKind.OUTLET),
+            replaces_card_id=old.id,
+        )
+        new = cards.order_card(
+            uow.session,
+            world.rt,
+            app,
+            actor=world.actor(OrgKind.OUTLET),
+            unit_org_id=None,
+            reason_code="renewal",
+        )
         uow.commit()
     world.goto(new.ready_on)
     new = world.produce(new)
     with world.rt.uow() as uow:
-        cards.pickup(uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=new.id,
-                     by="holder", activate=True)
+        cards.pickup(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.OUTLET),
+            card_id=new.id,
+            by="holder",
+            activate=True,
+        )
     assert world.reload(old).state == CardState.SUPERSEDED
 
 
@@ -329,12 +439,16 @@ def test_v_6_activation_makes_the_card_usable_again(world: World) -> None:
     """V-6's medical account lives in the accounts module; here: the card side."""
     card = world.card(CardState.ACTIVE)
     with world.rt.uow() as uow:
-        history = list(uow.session.scalars(
-            select(CardTransition).where(CardTransition.card_id == card.id)
-            .order_by(CardTransition.id)))
-    assert [t.action for t in history] == [
-        "order", "produce", "pickup_by_holder", "activate"]
-    assert card.state == CardState.ACTIVE and card.activated_at is not None
+        history = list(
+            uow.session.scalars(
+                select(CardTransition)
+                .where(CardTransition.card_id == card.id)
+                .order_by(CardTransition.id)
+            )
+        )
+    assert [t.action for t in history] == ["order", "produce", "pickup_by_holder", "activate"]
+    assert card.state == CardState.ACTIVE
+    assert card.activated_at is not None
 
 
 def test_expired_card_cannot_be_activated(world: World) -> None:

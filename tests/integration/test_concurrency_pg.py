@@ -62,8 +62,14 @@ def race(*acts: Callable[[], Any]) -> list[Any]:
 
 def _count(world: World, card_id: int, action: str) -> int:
     with world.rt.uow() as uow:
-        return int(uow.session.scalar(select(func.count()).select_from(CardTransition).where(
-            CardTransition.card_id == card_id, CardTransition.action == action)) or 0)
+        return int(
+            uow.session.scalar(
+                select(func.count())
+                .select_from(CardTransition)
+                .where(CardTransition.card_id == card_id, CardTransition.action == action)
+            )
+            or 0
+        )
 
 
 def test_v_1_two_outlets_activating_one_card_exactly_one_wins(committed: World) -> None:
@@ -75,14 +81,15 @@ def test_v_1_two_outlets_activating_one_card_exactly_one_wins(committed: World) 
     def at(actor: Any, channel: str) -> Callable[[], Any]:
         def act() -> Any:
             with world.rt.uow() as uow:
-                return cards.activate(uow, world.rt, actor=actor, card_id=card.id,
-                                      channel=channel)
+                return cards.activate(uow, world.rt, actor=actor, card_id=card.id, channel=channel)
+
         return act
 
     results = race(at(outlet, "outlet"), at(hospital, "hospital"))
     wins = [r for r in results if isinstance(r, cards.Moved)]
     losses = [r for r in results if isinstance(r, DomainError)]
-    assert len(wins) == 1 and len(losses) == 1, results
+    assert len(wins) == 1, results
+    assert len(losses) == 1, results
     assert losses[0].status == 409  # illegal transition: the card is already active
     assert _count(world, card.id, "activate") == 1
     assert world.reload(card).state == CardState.ACTIVE
@@ -95,8 +102,9 @@ def test_l_1_two_loss_reports_at_once_exactly_one_wins(committed: World) -> None
 
     def oral() -> Any:
         with world.rt.uow() as uow:
-            return loss.report_loss_oral(uow, world.rt, actor=outlet, card_id=card.id,
-                                         channel="bank_phone")
+            return loss.report_loss_oral(
+                uow, world.rt, actor=outlet, card_id=card.id, channel="bank_phone"
+            )
 
     results = race(oral, oral)
     assert sum(isinstance(r, cards.Moved) for r in results) == 1, results

@@ -22,9 +22,14 @@ from tests.factories import World, next_id_number
 
 def _transitions(world: World, card_id: int, action: str) -> int:
     with world.rt.uow() as uow:
-        return int(uow.session.scalar(
-            select(func.count()).select_from(CardTransition)
-            .where(CardTransition.card_id == card_id, CardTransition.action == action)) or 0)
+        return int(
+            uow.session.scalar(
+                select(func.count())
+                .select_from(CardTransition)
+                .where(CardTransition.card_id == card_id, CardTransition.action == action)
+            )
+            or 0
+        )
 
 
 def test_d_2_unclaimed_card_destroyed_after_180_days(world: World) -> None:
@@ -36,10 +41,17 @@ def test_d_2_unclaimed_card_destroyed_after_180_days(world: World) -> None:
     gone = world.reload(card)
     assert gone.state == CardState.DESTROYED
     with world.rt.uow() as uow:
-        t = uow.session.scalars(select(CardTransition).where(
-            CardTransition.card_id == card.id).order_by(CardTransition.id.desc())).first()
-    assert t is not None and (t.action, t.reason_code, t.channel) == (
-        "destroy_unclaimed", "unclaimed_180_days", "system")
+        t = uow.session.scalars(
+            select(CardTransition)
+            .where(CardTransition.card_id == card.id)
+            .order_by(CardTransition.id.desc())
+        ).first()
+    assert t is not None
+    assert (t.action, t.reason_code, t.channel) == (
+        "destroy_unclaimed",
+        "unclaimed_180_days",
+        "system",
+    )
 
 
 def test_v_4_old_medical_card_restricted_after_half_a_year(world: World) -> None:
@@ -51,10 +63,16 @@ def test_v_4_old_medical_card_restricted_after_half_a_year(world: World) -> None
     assert sweep(world.rt).counts["old_card_restricted"] == 1
     with world.rt.uow() as uow:
         fresh = uow.session.get(Person, person.id)
-        audits = uow.session.scalar(select(func.count()).select_from(AuditRecord).where(
-            AuditRecord.action == "person.old_medical_card_restricted",
-            AuditRecord.person_id == person.id))
-    assert fresh is not None and fresh.old_medical_card_state == "restricted"
+        audits = uow.session.scalar(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(
+                AuditRecord.action == "person.old_medical_card_restricted",
+                AuditRecord.person_id == person.id,
+            )
+        )
+    assert fresh is not None
+    assert fresh.old_medical_card_state == "restricted"
     assert audits == 1
     assert sweep(world.rt).counts["old_card_restricted"] == 0
     assert world.reload(card).state == CardState.RECEIVED
@@ -74,7 +92,8 @@ def test_v_5_financial_not_activated_in_300_days_reports_lost(world: World) -> N
     world.advance(days=1, hours=1)
     assert sweep(world.rt).counts["auto_reported_lost"] == 1
     lost = world.reload(card)
-    assert lost.state == CardState.LOST_AUTO and lost.state_before_loss == CardState.ACTIVE
+    assert lost.state == CardState.LOST_AUTO
+    assert lost.state_before_loss == CardState.ACTIVE
     outlet = world.actor(OrgKind.OUTLET)
     with world.rt.uow() as uow, pytest.raises(PolicyRefused) as exc:
         loss.cancel_loss_report(uow, world.rt, actor=outlet, card_id=card.id)
@@ -84,8 +103,13 @@ def test_v_5_financial_not_activated_in_300_days_reports_lost(world: World) -> N
     assert person is not None
     with world.rt.uow() as uow:
         fin = cards.financial_activation_message(
-            uow, world.rt, actor=world.actor(OrgKind.BANK, "ICBC"), serial=card.serial or "",
-            id_number=person.id_number, bank_card_number=card.bank_card_number or "")
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.BANK, "ICBC"),
+            serial=card.serial or "",
+            id_number=person.id_number,
+            bank_card_number=card.bank_card_number or "",
+        )
     assert fin.card.state == CardState.LOST_AUTO  # the holder cancels the report
     with world.rt.uow() as uow:
         back = loss.cancel_loss_report(uow, world.rt, actor=outlet, card_id=card.id).card
@@ -101,8 +125,13 @@ def test_v_5_financially_activated_card_is_never_auto_reported(world: World) -> 
     assert person is not None
     with world.rt.uow() as uow:
         cards.financial_activation_message(
-            uow, world.rt, actor=world.actor(OrgKind.BANK, "ICBC"), serial=card.serial or "",
-            id_number=person.id_number, bank_card_number=card.bank_card_number or "")
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.BANK, "ICBC"),
+            serial=card.serial or "",
+            id_number=person.id_number,
+            bank_card_number=card.bank_card_number or "",
+        )
     world.advance(days=301)
     assert sweep(world.rt).counts["auto_reported_lost"] == 0
 
@@ -122,11 +151,17 @@ def test_a_2_handout_overdue_flagged_once(world: World) -> None:
     sp = world.actor(OrgKind.SERVICE_POINT)
     with world.rt.uow() as uow:
         batch, apps = applications.issue_batch(
-            uow, world.rt, actor=sp, unit_code=unit.code, stage="s",
-            collector=applications.Collector("王芳", next_id_number()))
+            uow,
+            world.rt,
+            actor=sp,
+            unit_code=unit.code,
+            stage="s",
+            collector=applications.Collector("王芳", next_id_number()),
+        )
     with world.rt.uow() as uow:
-        applications.correct_form(uow, world.rt, actor=sp, application_id=apps[0].id,
-                                  photo_source="id_card_authorisation")
+        applications.correct_form(
+            uow, world.rt, actor=sp, application_id=apps[0].id, photo_source="id_card_authorisation"
+        )
     world.advance(days=30)
     assert sweep(world.rt).counts["form_return_overdue"] == 1  # returned too late
     assert sweep(world.rt).counts["form_return_overdue"] == 0
@@ -139,8 +174,13 @@ def test_a_2_handout_overdue_flagged_once(world: World) -> None:
     world.goto(card.ready_on)
     card = world.produce(card)
     with world.rt.uow() as uow:
-        card = cards.pickup(uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=card.id,
-                            by="unit_administrator").card
+        card = cards.pickup(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.OUTLET),
+            card_id=card.id,
+            by="unit_administrator",
+        ).card
     assert card.handout_due is not None
     world.goto(card.handout_due + timedelta(days=1))
     assert sweep(world.rt).counts["handout_overdue"] == 1
