@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from sscard.core.errors import IllegalTransition, PolicyRefused
@@ -105,6 +106,6 @@ def form_number(region_code: str, year: int, sequence: int) -> str:
 
 
 def form_number_valid(number: str) -> bool:
-    if not (number.startswith("SB") and number[2:].isdigit() and len(number) == 22):
+    if not re.fullmatch(r"SB[0-9]{20}", number):
         return False
     return int(number[2:]) % 97 == 1

@@ -9,8 +9,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,15 +58,20 @@ DbOption = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages may quote the operator's files: print them verbatim, on one line.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def _service(url: str | None, *, policy: str | None = None, at: datetime | None = None) -> Service:
     try:
-        return prepare(url, policy=policy, clock=FixedClock(at) if at else None)
+        svc = prepare(url, policy=policy, clock=FixedClock(at) if at else None)
     except PolicyError as exc:
         raise _fail(str(exc)) from None
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(svc.engine.dispose)
+    return svc
 
 
 def _at(value: str | None) -> datetime | None:
@@ -186,7 +193,8 @@ def _run_import(
     if not file.exists():
         raise _fail(f"no such file: {file}")
     svc = _service(database)
-    total = max(sum(1 for _ in file.open(encoding="utf-8-sig")) - 1, 0)
+    with file.open(encoding="utf-8-sig") as handle:
+        total = max(sum(1 for _ in handle) - 1, 0)
     fn = import_persons if kind == "persons" else import_units
     with Progress(
         TextColumn(f"checking {kind}"),
@@ -210,7 +218,12 @@ def _run_import(
         except DomainError as exc:
             raise _fail(exc.detail) from None
     for e in report.errors[:50]:
-        err.print(f"{file}:{e.line}: {e.field}: {e.message}", highlight=False)
+        err.print(
+            f"{file}:{e.line}: {e.field}: {e.message}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if len(report.errors) > 50:
         err.print(f"... and {len(report.errors) - 50} more lines with errors")
     if errors_to and report.errors:

@@ -170,7 +170,7 @@ class RegionPolicy(_Strict):
         codes = [b.code for b in banks]
         dupes = {c for c in codes if codes.count(c) > 1}
         if dupes:
-            raise ValueError(f"bank code {sorted(dupes)[0]} appears twice in [[banks]]")
+            raise ValueError(f"bank code '{sorted(dupes)[0]}' appears twice in [[banks]]")
         return banks
 
     @field_validator("bank_forcing")
@@ -243,37 +243,51 @@ def parse_policy(text: str, *, source: str = "policy") -> RegionPolicy:
             reason = f"'{where}' is required"
         else:
             reason = f"{where}: {reason}"
-        raise PolicyError(source, _find_line(text, loc, data), reason) from None
+        raise PolicyError(source, _find_line(text, loc, reason), reason) from None
 
 
-def _find_line(text: str, loc: tuple[Any, ...], data: dict[str, Any]) -> int | None:
-    """Best line for a validation error at ``loc`` (table header, then key)."""
+def _find_line(text: str, loc: tuple[Any, ...], reason: str) -> int | None:
+    """The line a validation error at ``loc`` is about.
+
+    The key's own line where the error names one; else the line inside the section
+    that holds the quoted offending value (for a duplicate, its repetition); else the
+    section's header.
+    """
     lines = text.splitlines()
-    keys = [p for p in loc if isinstance(p, str)]
+    keys = [p for p in loc if isinstance(p, str) and p != "[key]"]
     if not keys:
         return None
-    section_line: int | None = None
     table = keys[0]
-    occurrence = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
-    seen = -1
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if stripped in (f"[{table}]", f"[[{table}]]"):
-            seen += 1
-            if seen == occurrence or stripped == f"[{table}]":
-                section_line = number
-                break
-    if section_line is None:
-        for number, line in enumerate(lines, start=1):
-            if re.match(rf"\s*{re.escape(table)}\s*=", line):
-                return number
-        return None
+    header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
+    starts = [n for n, line in enumerate(lines, start=1) if header.match(line)]
+    if not starts:
+        top = re.compile(rf"^\s*{re.escape(table)}\s*=")
+        return next((n for n, line in enumerate(lines, start=1) if top.match(line)), None)
+    index = next((p for p in loc[1:2] if isinstance(p, int)), None)
+    if index is not None and index < len(starts):
+        starts = [starts[index]]
+    sections = [(start, _section_end(lines, start)) for start in starts]
     if len(keys) > 1:
-        key = keys[-1]
-        for number in range(section_line + 1, len(lines) + 1):
-            stripped = lines[number - 1].strip()
-            if stripped.startswith("["):
-                break
-            if re.match(rf"{re.escape(key)}\s*=", stripped):
-                return number
-    return section_line
+        key = re.compile(rf"^\s*{re.escape(keys[-1])}\s*=")
+        for start, end in sections:
+            for n in range(start + 1, end + 1):
+                if key.match(lines[n - 1]):
+                    return n
+    for token in reversed(re.findall(r"'([^']+)'", reason)):
+        quoted = re.compile(rf"[\"']{re.escape(token)}[\"']")
+        hits = [
+            n
+            for start, end in sections
+            for n in range(start + 1, end + 1)
+            if quoted.search(lines[n - 1].split("#", 1)[0])
+        ]
+        if hits:
+            return hits[-1]
+    return sections[0][0]
+
+
+def _section_end(lines: list[str], start: int) -> int:
+    for n in range(start + 1, len(lines) + 1):
+        if lines[n - 1].lstrip().startswith("["):
+            return n - 1
+    return len(lines)

@@ -134,8 +134,7 @@ def _check_persons(
             select(Organization.code, Organization.id).where(
                 Organization.code.in_(codes), Organization.kind == OrgKind.UNIT
             )
-        )
-        .all()
+        ).all()
     )
     rows = []
     for line, values, code in good:
@@ -262,7 +261,8 @@ def import_units(
                         "_line": line,
                     }
                 except DomainError as exc:
-                    report.errors.append(LineError(line, exc.field or "", exc.detail))
+                    column = "agreement_bank_code" if exc.field == "bank_code" else exc.field
+                    report.errors.append(LineError(line, column or "", exc.detail))
                     continue
                 if row["code"] in seen_codes or row["uscc"] in seen_uscc:
                     report.errors.append(
