@@ -60,7 +60,7 @@ class Application(Base):
     decided_at: Mapped[datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(String(300))
     # The card this form replaces or changes (cards.id; no FK: cards point back here).
-    replaces_card_id: Mapped[int | None]
+    replaces_card_id: Mapped[int | None] = mapped_column(BigId)
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -89,10 +89,10 @@ class ChangeRequest(Base):
     document: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
-    created_by: Mapped[int | None]
+    created_by: Mapped[int | None] = mapped_column(BigId)
     submitted_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
-    decided_by: Mapped[int | None]
+    decided_by: Mapped[int | None] = mapped_column(BigId)
     decline_reason: Mapped[str | None] = mapped_column(String(300))
     card_change_done: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(default=1)

@@ -16,13 +16,13 @@ class AuditRecord(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     occurred_at: Mapped[datetime]
-    actor_staff_id: Mapped[int | None]
-    actor_org_id: Mapped[int | None]
+    actor_staff_id: Mapped[int | None] = mapped_column(BigId)
+    actor_org_id: Mapped[int | None] = mapped_column(BigId)
     channel: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(48))
     subject_type: Mapped[str] = mapped_column(String(32))
-    subject_id: Mapped[int | None]
-    person_id: Mapped[int | None]
+    subject_id: Mapped[int | None] = mapped_column(BigId)
+    person_id: Mapped[int | None] = mapped_column(BigId)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (

@@ -69,7 +69,7 @@ class CardTransition(Base):
     channel: Mapped[str] = mapped_column(String(20))
     reason_code: Mapped[str | None] = mapped_column(String(48))
     place_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
-    actor_staff_id: Mapped[int | None]
+    actor_staff_id: Mapped[int | None] = mapped_column(BigId)
     agent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     occurred_at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

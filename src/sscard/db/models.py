@@ -6,12 +6,14 @@ from sscard.audit import tables as audit_tables
 from sscard.cards import tables as card_tables
 from sscard.db.base import Base
 from sscard.db.counters import Counter
+from sscard.db.idempotency import IdempotencyRecord
 from sscard.region import tables as region_tables
 from sscard.register import tables as register_tables
 
 __all__ = [
     "Base",
     "Counter",
+    "IdempotencyRecord",
     "access_tables",
     "application_tables",
     "audit_tables",

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 
-from sscard.access.model import require, require_own_bank
+from sscard.access.model import Actor, require, require_own_bank
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
+from sscard.api.idempotency import IdempotencyKey, once
 from sscard.api.schemas import (
     ActivationIn,
     CancelLossIn,
@@ -33,7 +39,11 @@ from sscard.cards.tables import Card, Fee
 from sscard.cards.transitions import load_card, load_card_by
 from sscard.core.errors import Forbidden, InvalidInput
 from sscard.core.pagination import Page, check_limit, decode_cursor
+from sscard.db.engine import UnitOfWork
 from sscard.register.model import OrgKind
+from sscard.runtime import Runtime
+
+M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=["cards"])
 
@@ -111,11 +121,41 @@ def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[Tran
     return [TransitionRead.model_validate(t) for t in loss.history(s, card_id)]
 
 
+def _once(
+    rt: Runtime,
+    actor: Actor,
+    request: Request,
+    key: str | None,
+    body: BaseModel | None,
+    act: Callable[[UnitOfWork], M],
+    status: int = 200,
+) -> M | JSONResponse:
+    """One unit of work for ``act``, replayed rather than repeated for a reused key."""
+
+    def run() -> M:
+        with rt.uow() as uow:
+            return act(uow)
+
+    return once(rt, actor, request, key, body, run, status=status)
+
+
 @router.post("/cards/{card_id}/production", response_model=CardMoved)
-def produce(card_id: int, body: ProductionIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def produce(
+    card_id: int,
+    body: ProductionIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """The bank reports the produced card (numbers, outlet; valid 10 years, C-2)."""
-    with rt.uow() as uow:
-        return _moved(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _moved(
             service.record_production(
                 uow,
                 rt,
@@ -126,14 +166,27 @@ def produce(card_id: int, body: ProductionIn, rt: RuntimeDep, actor: CurrentActo
                 bank_card_number=body.bank_card_number,
                 outlet_code=body.outlet_code,
             )
-        )
+        ),
+    )
 
 
 @router.post("/cards/{card_id}/pickups", response_model=CardMoved)
-def pickup(card_id: int, body: PickupIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def pickup(
+    card_id: int,
+    body: PickupIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """A-2 step 7 / A-3 step 6 / R-1: pickup at the outlet, optionally activating."""
-    with rt.uow() as uow:
-        return _moved(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _moved(
             service.pickup(
                 uow,
                 rt,
@@ -143,30 +196,64 @@ def pickup(card_id: int, body: PickupIn, rt: RuntimeDep, actor: CurrentActor) ->
                 agent=agent_of(body.agent),
                 activate=body.activate,
             )
-        )
+        ),
+    )
 
 
 @router.post("/cards/{card_id}/hand-outs", response_model=CardMoved)
-def hand_out(card_id: int, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def hand_out(
+    card_id: int, rt: RuntimeDep, actor: CurrentActor, request: Request, key: IdempotencyKey = None
+) -> CardMoved | JSONResponse:
     """A-2 step 8: the unit hands the card to its holder."""
-    with rt.uow() as uow:
-        return _moved(service.hand_out(uow, rt, actor=actor, card_id=card_id))
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        None,
+        lambda uow: _moved(service.hand_out(uow, rt, actor=actor, card_id=card_id)),
+    )
 
 
 @router.post("/cards/{card_id}/returns", response_model=CardMoved)
-def return_card(card_id: int, body: ReturnIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def return_card(
+    card_id: int,
+    body: ReturnIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """D-1: an undeliverable card goes back to the outlet."""
-    with rt.uow() as uow:
-        return _moved(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _moved(
             service.return_undeliverable(uow, rt, actor=actor, card_id=card_id, reason=body.reason)
-        )
+        ),
+    )
 
 
 @router.post("/cards/{card_id}/activations", response_model=CardMoved)
-def activate(card_id: int, body: ActivationIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def activate(
+    card_id: int,
+    body: ActivationIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """V-1: activate the social security application through the actor's channel."""
-    with rt.uow() as uow:
-        return _moved(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _moved(
             service.activate(
                 uow,
                 rt,
@@ -176,16 +263,26 @@ def activate(card_id: int, body: ActivationIn, rt: RuntimeDep, actor: CurrentAct
                 agent=agent_of(body.agent),
                 old_medical_card_no=body.old_medical_card_no,
             )
-        )
+        ),
+    )
 
 
 @router.post("/bank-messages/financial-activations", response_model=CardMoved)
 def financial_activation(
-    body: FinancialActivationIn, rt: RuntimeDep, actor: CurrentActor
-) -> CardMoved:
+    body: FinancialActivationIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """V-1, V-5: the bank's message (serial, ID number, bank card number)."""
-    with rt.uow() as uow:
-        return _moved(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _moved(
             service.financial_activation_message(
                 uow,
                 rt,
@@ -194,39 +291,66 @@ def financial_activation(
                 id_number=body.id_number,
                 bank_card_number=body.bank_card_number,
             )
+        ),
+    )
+
+
+def _report_loss(
+    uow: UnitOfWork, rt: Runtime, actor: Actor, card_id: int, body: LossReportIn
+) -> CardMoved:
+    if body.kind == "oral":
+        if not body.channel:
+            raise InvalidInput(
+                "an oral report names its channel (e.g. bank_phone)", field="channel"
+            )
+        return _moved(
+            loss.report_loss_oral(
+                uow,
+                rt,
+                actor=actor,
+                card_id=card_id,
+                channel=body.channel,
+                agent=agent_of(body.agent),
+            )
         )
+    moved, fee = loss.report_loss_written(
+        uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent)
+    )
+    return _moved(moved, fee)
 
 
 @router.post("/cards/{card_id}/loss-reports", response_model=CardMoved)
-def report_loss(card_id: int, body: LossReportIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def report_loss(
+    card_id: int,
+    body: LossReportIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """L-1 oral (by phone or online banking) or L-2 written (at an outlet) loss report."""
-    with rt.uow() as uow:
-        if body.kind == "oral":
-            if not body.channel:
-                raise InvalidInput(
-                    "an oral report names its channel (e.g. bank_phone)", field="channel"
-                )
-            return _moved(
-                loss.report_loss_oral(
-                    uow,
-                    rt,
-                    actor=actor,
-                    card_id=card_id,
-                    channel=body.channel,
-                    agent=agent_of(body.agent),
-                )
-            )
-        moved, fee = loss.report_loss_written(
-            uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent)
-        )
-        return _moved(moved, fee)
+    return _once(
+        rt, actor, request, key, body, lambda uow: _report_loss(uow, rt, actor, card_id, body)
+    )
 
 
 @router.post("/cards/{card_id}/loss-cancellations", response_model=CardMoved)
-def cancel_loss(card_id: int, body: CancelLossIn, rt: RuntimeDep, actor: CurrentActor) -> CardMoved:
+def cancel_loss(
+    card_id: int,
+    body: CancelLossIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> CardMoved | JSONResponse:
     """L-3, V-5: cancel a loss report before replacement."""
-    with rt.uow() as uow:
-        return _moved(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _moved(
             loss.cancel_loss_report(
                 uow,
                 rt,
@@ -235,27 +359,54 @@ def cancel_loss(card_id: int, body: CancelLossIn, rt: RuntimeDep, actor: Current
                 written_report_no=body.written_report_no,
                 agent=agent_of(body.agent),
             )
-        )
+        ),
+    )
 
 
 @router.post(
     "/cards/{card_id}/replacements", response_model=Reissue, status_code=status.HTTP_201_CREATED
 )
-def replace(card_id: int, body: ReplacementIn, rt: RuntimeDep, actor: CurrentActor) -> Reissue:
+def replace(
+    card_id: int,
+    body: ReplacementIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> Reissue | JSONResponse:
     """R-1: replacement after a written loss report, with fee and payment voucher."""
-    with rt.uow() as uow:
-        return _reissue(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _reissue(
             loss.replace_card(uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent))
-        )
+        ),
+        status=201,
+    )
 
 
 @router.post(
     "/cards/{card_id}/changes", response_model=Reissue, status_code=status.HTTP_201_CREATED
 )
-def change(card_id: int, body: ChangeIn, rt: RuntimeDep, actor: CurrentActor) -> Reissue:
+def change(
+    card_id: int,
+    body: ChangeIn,
+    rt: RuntimeDep,
+    actor: CurrentActor,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> Reissue | JSONResponse:
     """R-4, F-2: change a damaged, outdated or faulty card."""
-    with rt.uow() as uow:
-        return _reissue(
+    return _once(
+        rt,
+        actor,
+        request,
+        key,
+        body,
+        lambda uow: _reissue(
             loss.change_card(
                 uow,
                 rt,
@@ -266,7 +417,9 @@ def change(card_id: int, body: ChangeIn, rt: RuntimeDep, actor: CurrentActor) ->
                 studio_code=body.studio_code,
                 agent=agent_of(body.agent),
             )
-        )
+        ),
+        status=201,
+    )
 
 
 REASONS = {

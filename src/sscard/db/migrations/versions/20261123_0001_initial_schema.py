@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:17:06.020879
+Create Date: 2026-11-23 15:35:49.350459
 """
 
 from collections.abc import Sequence
@@ -24,13 +24,19 @@ def upgrade() -> None:
         "audit_records",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("occurred_at", sscard.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("actor_staff_id", sa.Integer(), nullable=True),
-        sa.Column("actor_org_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "actor_staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "actor_org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("action", sa.String(length=48), nullable=False),
         sa.Column("subject_type", sa.String(length=32), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=True),
-        sa.Column("person_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_records")),
     )
@@ -54,6 +60,18 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("value", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_counters")),
+    )
+    op.create_table(
+        "idempotency_records",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("response", sa.JSON(), nullable=True),
+        sa.Column("created_at", sscard.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
+        sa.UniqueConstraint("staff_id", "key", name=op.f("uq_idempotency_records_staff_id")),
     )
     op.create_table(
         "organizations",
@@ -221,7 +239,9 @@ def upgrade() -> None:
         sa.Column("returned_at", sscard.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decided_at", sscard.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reject_reason", sa.String(length=300), nullable=True),
-        sa.Column("replaces_card_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "replaces_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["batch_id"],
@@ -272,10 +292,14 @@ def upgrade() -> None:
         sa.Column("document", sa.String(length=200), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("created_at", sscard.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column(
+            "created_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("submitted_at", sscard.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decided_at", sscard.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("decided_by", sa.Integer(), nullable=True),
+        sa.Column(
+            "decided_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("decline_reason", sa.String(length=300), nullable=True),
         sa.Column("card_change_done", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -410,7 +434,9 @@ def upgrade() -> None:
         sa.Column(
             "place_org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("actor_staff_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "actor_staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("agent", sa.JSON(), nullable=True),
         sa.Column("occurred_at", sscard.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
@@ -531,6 +557,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_organizations_bank_code"))
 
     op.drop_table("organizations")
+    op.drop_table("idempotency_records")
     op.drop_table("counters")
     op.drop_table("calendar_schedules")
     with op.batch_alter_table("audit_records", schema=None) as batch_op:

@@ -1,0 +1,73 @@
+"""``Idempotency-Key`` for POSTs that change a card's state (Stripe-style).
+
+The same key and body replay the first answer (success or refusal); the same key
+with another body is refused with ``idempotency_key_reused``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from sscard.access.model import Actor
+from sscard.api.errors import PROBLEM
+from sscard.core.errors import DomainError
+from sscard.db import idempotency
+from sscard.runtime import Runtime
+
+M = TypeVar("M", bound=BaseModel)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def once(
+    rt: Runtime,
+    actor: Actor,
+    request: Request,
+    key: str | None,
+    body: BaseModel | None,
+    act: Callable[[], M],
+    *,
+    status: int = 200,
+) -> M | JSONResponse:
+    """Run ``act`` once per (staff member, key); replay its answer on retries."""
+    if key is None or actor.staff_id is None:
+        return act()
+    payload = body.model_dump_json() if body is not None else ""
+    fingerprint = hashlib.sha256(
+        f"{request.method} {request.url.path}\n{payload}".encode()
+    ).hexdigest()
+    factory = rt.session_factory
+    earlier = idempotency.claim(
+        factory, staff_id=actor.staff_id, key=key, fingerprint=fingerprint, now=rt.now()
+    )
+    if earlier is not None:
+        media = PROBLEM if (earlier.status or 200) >= 400 else "application/json"
+        return JSONResponse(
+            earlier.response,
+            status_code=earlier.status or 200,
+            media_type=media,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    try:
+        result = act()
+    except DomainError as exc:
+        idempotency.finish(
+            factory, staff_id=actor.staff_id, key=key, status=exc.status, response=exc.as_problem()
+        )
+        raise
+    except Exception:
+        idempotency.release(factory, staff_id=actor.staff_id, key=key)
+        raise
+    idempotency.finish(
+        factory,
+        staff_id=actor.staff_id,
+        key=key,
+        status=status,
+        response=result.model_dump(mode="json"),
+    )
+    return result
