@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from sscard.access.model import Actor
+from sscard.api.deps import CurrentActor, RuntimeDep
 from sscard.api.errors import PROBLEM
 from sscard.core.errors import DomainError
 from sscard.db import idempotency
+from sscard.db.engine import UnitOfWork
 from sscard.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
@@ -71,3 +74,35 @@ def once(
         response=result.model_dump(mode="json"),
     )
     return result
+
+
+@dataclass(frozen=True)
+class StateChangeCall:
+    """What a state-changing route needs: runtime, actor, and its idempotency key."""
+
+    rt: Runtime
+    actor: Actor
+    request: Request
+    key: str | None
+
+    def run(
+        self, body: BaseModel | None, act: Callable[[UnitOfWork], M], *, status: int = 200
+    ) -> M | JSONResponse:
+        """``act`` in one unit of work, replayed rather than repeated for a reused key."""
+
+        def in_transaction() -> M:
+            with self.rt.uow() as uow:
+                return act(uow)
+
+        return once(
+            self.rt, self.actor, self.request, self.key, body, in_transaction, status=status
+        )
+
+
+def state_change_call(
+    request: Request, rt: RuntimeDep, actor: CurrentActor, key: IdempotencyKey = None
+) -> StateChangeCall:
+    return StateChangeCall(rt=rt, actor=actor, request=request, key=key)
+
+
+StateChange = Annotated[StateChangeCall, Depends(state_change_call)]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy import select
 
-from sscard.access.model import Actor, require, require_own_bank
-from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
-from sscard.api.idempotency import IdempotencyKey, once
+from sscard.access.model import require, require_own_bank
+from sscard.api.deps import CurrentActor, ReadSession
+from sscard.api.idempotency import StateChange, StateChangeCall
 from sscard.api.schemas import (
     ActivationIn,
     CancelLossIn,
@@ -41,9 +37,6 @@ from sscard.core.errors import Forbidden, InvalidInput
 from sscard.core.pagination import Page, check_limit, decode_cursor
 from sscard.db.engine import UnitOfWork
 from sscard.register.model import OrgKind
-from sscard.runtime import Runtime
-
-M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=["cards"])
 
@@ -121,45 +114,16 @@ def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[Tran
     return [TransitionRead.model_validate(t) for t in loss.history(s, card_id)]
 
 
-def _once(
-    rt: Runtime,
-    actor: Actor,
-    request: Request,
-    key: str | None,
-    body: BaseModel | None,
-    act: Callable[[UnitOfWork], M],
-    status: int = 200,
-) -> M | JSONResponse:
-    """One unit of work for ``act``, replayed rather than repeated for a reused key."""
-
-    def run() -> M:
-        with rt.uow() as uow:
-            return act(uow)
-
-    return once(rt, actor, request, key, body, run, status=status)
-
-
 @router.post("/cards/{card_id}/production", response_model=CardMoved)
-def produce(
-    card_id: int,
-    body: ProductionIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> CardMoved | JSONResponse:
+def produce(card_id: int, body: ProductionIn, call: StateChange) -> CardMoved | JSONResponse:
     """The bank reports the produced card (numbers, outlet; valid 10 years, C-2)."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _moved(
             service.record_production(
                 uow,
-                rt,
-                actor=actor,
+                call.rt,
+                actor=call.actor,
                 card_id=card_id,
                 card_number=body.card_number,
                 serial=body.serial,
@@ -171,26 +135,15 @@ def produce(
 
 
 @router.post("/cards/{card_id}/pickups", response_model=CardMoved)
-def pickup(
-    card_id: int,
-    body: PickupIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> CardMoved | JSONResponse:
+def pickup(card_id: int, body: PickupIn, call: StateChange) -> CardMoved | JSONResponse:
     """A-2 step 7 / A-3 step 6 / R-1: pickup at the outlet, optionally activating."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _moved(
             service.pickup(
                 uow,
-                rt,
-                actor=actor,
+                call.rt,
+                actor=call.actor,
                 card_id=card_id,
                 by=body.by,
                 agent=agent_of(body.agent),
@@ -201,63 +154,36 @@ def pickup(
 
 
 @router.post("/cards/{card_id}/hand-outs", response_model=CardMoved)
-def hand_out(
-    card_id: int, rt: RuntimeDep, actor: CurrentActor, request: Request, key: IdempotencyKey = None
-) -> CardMoved | JSONResponse:
+def hand_out(card_id: int, call: StateChange) -> CardMoved | JSONResponse:
     """A-2 step 8: the unit hands the card to its holder."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
-        None,
-        lambda uow: _moved(service.hand_out(uow, rt, actor=actor, card_id=card_id)),
+    return call.run(
+        None, lambda uow: _moved(service.hand_out(uow, call.rt, actor=call.actor, card_id=card_id))
     )
 
 
 @router.post("/cards/{card_id}/returns", response_model=CardMoved)
-def return_card(
-    card_id: int,
-    body: ReturnIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> CardMoved | JSONResponse:
+def return_card(card_id: int, body: ReturnIn, call: StateChange) -> CardMoved | JSONResponse:
     """D-1: an undeliverable card goes back to the outlet."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _moved(
-            service.return_undeliverable(uow, rt, actor=actor, card_id=card_id, reason=body.reason)
+            service.return_undeliverable(
+                uow, call.rt, actor=call.actor, card_id=card_id, reason=body.reason
+            )
         ),
     )
 
 
 @router.post("/cards/{card_id}/activations", response_model=CardMoved)
-def activate(
-    card_id: int,
-    body: ActivationIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> CardMoved | JSONResponse:
+def activate(card_id: int, body: ActivationIn, call: StateChange) -> CardMoved | JSONResponse:
     """V-1: activate the social security application through the actor's channel."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _moved(
             service.activate(
                 uow,
-                rt,
-                actor=actor,
+                call.rt,
+                actor=call.actor,
                 card_id=card_id,
                 channel=body.channel,
                 agent=agent_of(body.agent),
@@ -269,24 +195,16 @@ def activate(
 
 @router.post("/bank-messages/financial-activations", response_model=CardMoved)
 def financial_activation(
-    body: FinancialActivationIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
+    body: FinancialActivationIn, call: StateChange
 ) -> CardMoved | JSONResponse:
     """V-1, V-5: the bank's message (serial, ID number, bank card number)."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _moved(
             service.financial_activation_message(
                 uow,
-                rt,
-                actor=actor,
+                call.rt,
+                actor=call.actor,
                 serial=body.serial,
                 id_number=body.id_number,
                 bank_card_number=body.bank_card_number,
@@ -296,8 +214,9 @@ def financial_activation(
 
 
 def _report_loss(
-    uow: UnitOfWork, rt: Runtime, actor: Actor, card_id: int, body: LossReportIn
+    uow: UnitOfWork, call: StateChangeCall, card_id: int, body: LossReportIn
 ) -> CardMoved:
+    agent = agent_of(body.agent)
     if body.kind == "oral":
         if not body.channel:
             raise InvalidInput(
@@ -305,56 +224,31 @@ def _report_loss(
             )
         return _moved(
             loss.report_loss_oral(
-                uow,
-                rt,
-                actor=actor,
-                card_id=card_id,
-                channel=body.channel,
-                agent=agent_of(body.agent),
+                uow, call.rt, actor=call.actor, card_id=card_id, channel=body.channel, agent=agent
             )
         )
     moved, fee = loss.report_loss_written(
-        uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent)
+        uow, call.rt, actor=call.actor, card_id=card_id, agent=agent
     )
     return _moved(moved, fee)
 
 
 @router.post("/cards/{card_id}/loss-reports", response_model=CardMoved)
-def report_loss(
-    card_id: int,
-    body: LossReportIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> CardMoved | JSONResponse:
+def report_loss(card_id: int, body: LossReportIn, call: StateChange) -> CardMoved | JSONResponse:
     """L-1 oral (by phone or online banking) or L-2 written (at an outlet) loss report."""
-    return _once(
-        rt, actor, request, key, body, lambda uow: _report_loss(uow, rt, actor, card_id, body)
-    )
+    return call.run(body, lambda uow: _report_loss(uow, call, card_id, body))
 
 
 @router.post("/cards/{card_id}/loss-cancellations", response_model=CardMoved)
-def cancel_loss(
-    card_id: int,
-    body: CancelLossIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> CardMoved | JSONResponse:
+def cancel_loss(card_id: int, body: CancelLossIn, call: StateChange) -> CardMoved | JSONResponse:
     """L-3, V-5: cancel a loss report before replacement."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _moved(
             loss.cancel_loss_report(
                 uow,
-                rt,
-                actor=actor,
+                call.rt,
+                actor=call.actor,
                 card_id=card_id,
                 written_report_no=body.written_report_no,
                 agent=agent_of(body.agent),
@@ -366,23 +260,14 @@ def cancel_loss(
 @router.post(
     "/cards/{card_id}/replacements", response_model=Reissue, status_code=status.HTTP_201_CREATED
 )
-def replace(
-    card_id: int,
-    body: ReplacementIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> Reissue | JSONResponse:
+def replace(card_id: int, body: ReplacementIn, call: StateChange) -> Reissue | JSONResponse:
     """R-1: replacement after a written loss report, with fee and payment voucher."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _reissue(
-            loss.replace_card(uow, rt, actor=actor, card_id=card_id, agent=agent_of(body.agent))
+            loss.replace_card(
+                uow, call.rt, actor=call.actor, card_id=card_id, agent=agent_of(body.agent)
+            )
         ),
         status=201,
     )
@@ -391,26 +276,15 @@ def replace(
 @router.post(
     "/cards/{card_id}/changes", response_model=Reissue, status_code=status.HTTP_201_CREATED
 )
-def change(
-    card_id: int,
-    body: ChangeIn,
-    rt: RuntimeDep,
-    actor: CurrentActor,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> Reissue | JSONResponse:
+def change(card_id: int, body: ChangeIn, call: StateChange) -> Reissue | JSONResponse:
     """R-4, F-2: change a damaged, outdated or faulty card."""
-    return _once(
-        rt,
-        actor,
-        request,
-        key,
+    return call.run(
         body,
         lambda uow: _reissue(
             loss.change_card(
                 uow,
-                rt,
-                actor=actor,
+                call.rt,
+                actor=call.actor,
                 card_id=card_id,
                 reason=body.reason,
                 photo_receipt_no=body.photo_receipt_no,
