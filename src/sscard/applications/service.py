@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require
 from sscard.applications.model import (
@@ -23,7 +24,7 @@ from sscard.applications.model import (
 from sscard.applications.tables import Application, Batch
 from sscard.audit.service import record
 from sscard.cards.model import TERMINAL, first_card_fee
-from sscard.cards.service import charge_fee, order_card
+from sscard.cards.service import charge_fees, order_cards
 from sscard.cards.tables import Card
 from sscard.core.errors import Forbidden, InvalidInput, NotFound, PolicyRefused
 from sscard.core.ids import mask_id_number
@@ -473,28 +474,68 @@ def return_form(uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: i
 def _decide(
     s: Session,
     rt: Runtime,
-    app: Application,
+    apps: list[Application],
     *,
     actor: Actor,
-    reject_reason: str | None,
+    rejections: dict[int, str],
     unit_org_id: int | None,
-) -> Card | None:
+) -> list[Card]:
+    """Accept or reject returned forms; order the accepted ones' cards, set-based."""
     now = rt.now()
-    if reject_reason is None and app.photo_source is None:
-        reject_reason = "no photo: authorise the ID card photo or bring a studio receipt (C-3)"
-    if reject_reason is not None:
-        app.state = application_move(ApplicationState(app.state), "reject").value
-        app.reject_reason = reject_reason[:300]
-        app.decided_at = now
-        return None
-    app.state = application_move(ApplicationState(app.state), "accept").value
-    app.decided_at = now
-    card = order_card(
-        s, rt, app, actor=actor, unit_org_id=unit_org_id, reason_code=f"application:{app.kind}"
+    accepted: list[Application] = []
+    rows: list[dict[str, Any]] = []
+    for app in apps:
+        reason = rejections.get(app.id)
+        if reason is None and app.photo_source is None:
+            reason = "no photo: authorise the ID card photo or bring a studio receipt (C-3)"
+        target = application_move(
+            ApplicationState(app.state), "accept" if reason is None else "reject"
+        )
+        rows.append(
+            {
+                "b_id": app.id,
+                "b_state": target.value,
+                "b_reason": None if reason is None else reason[:300],
+            }
+        )
+        if reason is None:
+            accepted.append(app)
+    # One executemany for every decision, instead of one versioned UPDATE per form.
+    table = cast(Table, Application.__table__)
+    s.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            state=bindparam("b_state"),
+            reject_reason=bindparam("b_reason"),
+            decided_at=now,
+            version=table.c.version + 1,
+        ),
+        rows,
     )
-    # F-1: the first card is free; the zero fee is recorded as the basis for it.
-    charge_fee(s, rt, card, first_card_fee(rt.policy), actor=actor, application_id=app.id)
-    return card
+    for app, row in zip(apps, rows, strict=True):
+        set_committed_value(app, "state", row["b_state"])
+        set_committed_value(app, "reject_reason", row["b_reason"])
+        set_committed_value(app, "decided_at", now)
+        set_committed_value(app, "version", app.version + 1)
+    by_kind: dict[str, list[Application]] = {}
+    for app in accepted:
+        by_kind.setdefault(app.kind, []).append(app)
+    cards: list[Card] = []
+    for kind, group in by_kind.items():
+        ordered = order_cards(
+            s, rt, group, actor=actor, unit_org_id=unit_org_id, reason_code=f"application:{kind}"
+        )
+        # F-1: the first card is free; the zero fee is recorded as the basis for it.
+        charge_fees(
+            s,
+            rt,
+            [(card, app.id) for card, app in zip(ordered, group, strict=True)],
+            first_card_fee(rt.policy),
+            actor=actor,
+        )
+        cards += ordered
+    return cards
 
 
 @dataclass(frozen=True)
@@ -538,15 +579,7 @@ def check_batch(
         raise InvalidInput(
             f"application {min(unknown)} is not a returned form of this batch", field="rejections"
         )
-    for app in apps:
-        _decide(
-            s,
-            rt,
-            app,
-            actor=actor,
-            reject_reason=rejections.get(app.id),
-            unit_org_id=batch.unit_org_id,
-        )
+    _decide(s, rt, apps, actor=actor, rejections=rejections, unit_org_id=batch.unit_org_id)
     batch.state = BatchState.CHECKED.value
     batch.checked_at = rt.now()
     record(
@@ -582,7 +615,15 @@ def check_individual(
         raise InvalidInput(
             "this form belongs to a unit batch: check the batch", field="application_id"
         )
-    card = _decide(s, rt, app, actor=actor, reject_reason=reject_reason, unit_org_id=None)
+    ordered = _decide(
+        s,
+        rt,
+        [app],
+        actor=actor,
+        rejections={app.id: reject_reason} if reject_reason else {},
+        unit_org_id=None,
+    )
+    card = ordered[0] if ordered else None
     record(
         s,
         actor=actor,

@@ -19,7 +19,7 @@ from sscard.applications.tables import Application
 from sscard.audit.service import record
 from sscard.cards.model import Action, CardState, FeeDecision, valid_until
 from sscard.cards.tables import Card, CardTransition, Fee
-from sscard.cards.transitions import load_card, load_card_by, move, record_creation
+from sscard.cards.transitions import load_card, load_card_by, move, record_creations
 from sscard.core.errors import (
     AlreadyExists,
     DeadlineNotReached,
@@ -45,6 +45,48 @@ class Moved:
     transitions: list[CardTransition]
 
 
+def order_cards(
+    session: Session,
+    rt: Runtime,
+    applications: list[Application],
+    *,
+    actor: Actor,
+    unit_org_id: int | None,
+    reason_code: str,
+) -> list[Card]:
+    """Order the cards of accepted applications: ready after 30 working days (A-2).
+
+    Set-based: the ready date is computed once, and cards, transitions and audit
+    records are each written in one batched INSERT, whatever the number of cards.
+    """
+    if not applications:
+        return []
+    now = rt.now()
+    ready = rt.calendar(session).add_working_days(
+        rt.today(), rt.policy.deadlines.production_working_days
+    )
+    cards = [
+        Card(
+            person_id=app.person_id,
+            application_id=app.id,
+            bank_code=app.bank_code,
+            state=CardState.ORDERED.value,
+            outlet_org_id=app.outlet_org_id,
+            unit_org_id=unit_org_id,
+            ordered_at=now,
+            ready_on=ready.day,
+            ready_provisional=ready.provisional,
+        )
+        for app in applications
+    ]
+    session.add_all(cards)
+    session.flush()
+    record_creations(
+        session, cards, actor=actor, at=now, channel=actor.org_kind.value, reason_code=reason_code
+    )
+    return cards
+
+
 def order_card(
     session: Session,
     rt: Runtime,
@@ -54,28 +96,38 @@ def order_card(
     unit_org_id: int | None,
     reason_code: str,
 ) -> Card:
-    """Order the card of an accepted application: ready after 30 working days (A-2)."""
-    now = rt.now()
-    ready = rt.calendar(session).add_working_days(
-        rt.today(), rt.policy.deadlines.production_working_days
-    )
-    card = Card(
-        person_id=application.person_id,
-        application_id=application.id,
-        bank_code=application.bank_code,
-        state=CardState.ORDERED.value,
-        outlet_org_id=application.outlet_org_id,
-        unit_org_id=unit_org_id,
-        ordered_at=now,
-        ready_on=ready.day,
-        ready_provisional=ready.provisional,
-    )
-    session.add(card)
-    session.flush()
-    record_creation(
-        session, card, actor=actor, at=now, channel=actor.org_kind.value, reason_code=reason_code
-    )
-    return card
+    """Order one card (replacement, change, individual application)."""
+    return order_cards(
+        session, rt, [application], actor=actor, unit_org_id=unit_org_id, reason_code=reason_code
+    )[0]
+
+
+def charge_fees(
+    s: Session,
+    rt: Runtime,
+    cards: list[tuple[Card, int | None]],
+    decision: FeeDecision,
+    *,
+    actor: Actor,
+) -> list[Fee]:
+    """Record one fee per (card, application) (F-1, F-2); vouchers for non-zero amounts."""
+    first = reserve(s, "payment_voucher", len(cards)) if decision.amount_fen > 0 else None
+    fees = [
+        Fee(
+            person_id=card.person_id,
+            card_id=card.id,
+            application_id=application_id,
+            basis=decision.basis.value,
+            amount_fen=decision.amount_fen,
+            voucher_no=None if first is None else f"JF{rt.policy.region.code}{first + i:010d}",
+            paid_at=rt.now(),
+            place_org_id=actor.org_id,
+        )
+        for i, (card, application_id) in enumerate(cards)
+    ]
+    s.add_all(fees)
+    s.flush()
+    return fees
 
 
 def charge_fee(
@@ -88,22 +140,7 @@ def charge_fee(
     application_id: int | None,
 ) -> Fee:
     """Record a fee (F-1, F-2); a payment voucher number is issued for any non-zero amount."""
-    voucher = None
-    if decision.amount_fen > 0:
-        voucher = f"JF{rt.policy.region.code}{reserve(s, 'payment_voucher'):010d}"
-    fee = Fee(
-        person_id=card.person_id,
-        card_id=card.id,
-        application_id=application_id,
-        basis=decision.basis.value,
-        amount_fen=decision.amount_fen,
-        voucher_no=voucher,
-        paid_at=rt.now(),
-        place_org_id=actor.org_id,
-    )
-    s.add(fee)
-    s.flush()
-    return fee
+    return charge_fees(s, rt, [(card, application_id)], decision, actor=actor)[0]
 
 
 def _serial_ok(value: str, field: str) -> str:

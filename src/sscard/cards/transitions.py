@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, Agent, require_own_bank
 from sscard.audit.service import record
+from sscard.audit.tables import AuditRecord
 from sscard.cards.model import LOST, Action, CardState, next_state
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.errors import NotFound
@@ -99,40 +100,46 @@ def move(
     return transition
 
 
-def record_creation(
+def record_creations(
     session: Session,
-    card: Card,
+    cards: list[Card],
     *,
     actor: Actor,
     at: datetime,
     channel: str,
     reason_code: str,
-) -> CardTransition:
-    """The first record of a card's history: ordered from an accepted application."""
-    transition = CardTransition(
-        card_id=card.id,
-        person_id=card.person_id,
-        from_state="none",
-        to_state=CardState.ORDERED.value,
-        action="order",
-        channel=channel,
-        reason_code=reason_code,
-        place_org_id=actor.org_id,
-        actor_staff_id=actor.staff_id,
-        occurred_at=at,
-        detail={"ready_on": card.ready_on.isoformat()},
-    )
-    session.add(transition)
+) -> list[CardTransition]:
+    """The first record of each card's history: ordered from an accepted application."""
+    transitions = [
+        CardTransition(
+            card_id=card.id,
+            person_id=card.person_id,
+            from_state="none",
+            to_state=CardState.ORDERED.value,
+            action="order",
+            channel=channel,
+            reason_code=reason_code,
+            place_org_id=actor.org_id,
+            actor_staff_id=actor.staff_id,
+            occurred_at=at,
+            detail={"ready_on": card.ready_on.isoformat()},
+        )
+        for card in cards
+    ]
+    session.add_all(transitions)
     session.flush()
-    record(
-        session,
-        actor=actor,
-        at=at,
-        action="card.order",
-        subject_type="card",
-        subject_id=card.id,
-        person_id=card.person_id,
-        channel=channel,
-        detail={"reason": reason_code, "transition_id": transition.id},
+    session.add_all(
+        AuditRecord(
+            occurred_at=at,
+            actor_staff_id=actor.staff_id,
+            actor_org_id=actor.org_id,
+            channel=channel,
+            action="card.order",
+            subject_type="card",
+            subject_id=t.card_id,
+            person_id=t.person_id,
+            detail={"reason": reason_code, "transition_id": t.id},
+        )
+        for t in transitions
     )
-    return transition
+    return transitions
