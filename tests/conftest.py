@@ -39,6 +39,17 @@ def _pg_admin() -> Engine:
     return make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
+def _drop_orphans(conn: Connection) -> None:
+    """Drop scratch databases of earlier runs whose process is gone (killed runs)."""
+    names = conn.execute(
+        text("SELECT datname FROM pg_database WHERE datname LIKE 'sscard_test_%'")
+    ).scalars()
+    for orphan in list(names):
+        pid = orphan.split("_")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{orphan}"'))
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A scratch PostgreSQL database for this test run, migrated, dropped afterwards."""
@@ -46,6 +57,7 @@ def pg_url() -> Iterator[str]:
     admin = _pg_admin()
     try:
         with admin.connect() as conn:
+            _drop_orphans(conn)
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         pytest.fail(

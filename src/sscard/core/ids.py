@@ -7,6 +7,7 @@ is our own (it reuses stdnum's GB 11643 check character and date parsing).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -78,6 +79,7 @@ def _refuse(number: str, reason: str, field: str) -> InvalidIdentifier:
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def _region_known(code: str) -> bool:
     """The 6-digit administrative code names a county in stdnum's register.
 
