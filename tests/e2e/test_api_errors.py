@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -144,3 +146,26 @@ def test_cursor_pagination_walks_every_card_once(world: World, client: TestClien
     bad = client.get("/cards?after=garbage", headers=center)
     _is_problem(bad)
     assert bad.json()["field"] == "after"
+
+
+def test_unexpected_error_is_a_500_problem_without_personal_data_in_logs(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sscard.api.app import create_app
+
+    number = next_id_number()
+    app = create_app(world.rt, sweep_interval=0)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise ValueError(f"cannot handle {number}")
+
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert number not in response.text
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "ValueError" in logged
+    assert number not in logged

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from sscard.access.model import Agent, AgentDocument
-from sscard.applications import changes
+from sscard.applications import batches, changes
 from sscard.applications import service as applications
 from sscard.applications.model import form_number_valid
 from sscard.applications.tables import Application
@@ -25,13 +25,13 @@ from sscard.register.tables import Person
 from tests.factories import World, next_id_number
 
 
-def _collector() -> applications.Collector:
-    return applications.Collector(name="王芳", id_number=next_id_number())
+def _collector() -> batches.Collector:
+    return batches.Collector(name="王芳", id_number=next_id_number())
 
 
 def _issue(world: World, unit_code: str) -> tuple[int, list[Application]]:
     with world.rt.uow() as uow:
-        batch, apps = applications.issue_batch(
+        batch, apps = batches.issue_batch(
             uow,
             world.rt,
             actor=world.actor(OrgKind.SERVICE_POINT),
@@ -75,7 +75,7 @@ def test_a_2_unit_needs_a_bank_agreement_first(world: World) -> None:
     unit = world.unit(bank=None)
     world.person(unit=unit)
     with world.rt.uow() as uow, pytest.raises(PolicyRefused) as exc:
-        applications.issue_batch(
+        batches.issue_batch(
             uow,
             world.rt,
             actor=world.actor(OrgKind.SERVICE_POINT),
@@ -110,9 +110,9 @@ def test_a_2_unit_bundled_flow_to_summary_and_ordered_cards(world: World) -> Non
     _photo(world, apps[1].id)  # apps[2] has no photo: rejected at the check (C-3)
     sp = world.actor(OrgKind.SERVICE_POINT)
     with world.rt.uow() as uow:
-        applications.return_batch(uow, world.rt, actor=sp, batch_id=batch_id)
+        batches.return_batch(uow, world.rt, actor=sp, batch_id=batch_id)
     with world.rt.uow() as uow:
-        summary = applications.check_batch(uow, world.rt, actor=sp, batch_id=batch_id)
+        summary = batches.check_batch(uow, world.rt, actor=sp, batch_id=batch_id)
     assert len(summary.accepted) == 2
     assert [a.id for a, _ in summary.rejected] == [apps[2].id]
     with world.rt.uow() as uow:
@@ -181,7 +181,7 @@ def test_a_4_forms_are_issued_in_stages(world: World) -> None:
         world.person(unit=unit)
     sp = world.actor(OrgKind.SERVICE_POINT)
     with world.rt.uow() as uow:
-        _, first = applications.issue_batch(
+        _, first = batches.issue_batch(
             uow,
             world.rt,
             actor=sp,
@@ -191,7 +191,7 @@ def test_a_4_forms_are_issued_in_stages(world: World) -> None:
             limit=3,
         )
     with world.rt.uow() as uow:
-        _, second = applications.issue_batch(
+        _, second = batches.issue_batch(
             uow, world.rt, actor=sp, unit_code=unit.code, stage="stage-2", collector=_collector()
         )
     assert len(first) == 3
@@ -206,13 +206,13 @@ def test_a_5_collecting_agent_needs_unit_certificate(world: World) -> None:
     world.person(unit=unit)
     agent = Agent(name="李四", id_number=next_id_number(), document=AgentDocument.POWER_OF_ATTORNEY)
     with world.rt.uow() as uow, pytest.raises(PolicyRefused) as exc:
-        applications.issue_batch(
+        batches.issue_batch(
             uow,
             world.rt,
             actor=world.actor(OrgKind.SERVICE_POINT),
             unit_code=unit.code,
             stage="s",
-            collector=applications.Collector("王芳", next_id_number(), agent),
+            collector=batches.Collector("王芳", next_id_number(), agent),
         )
     assert exc.value.extra["reason"] == "missing_document"
 
@@ -401,7 +401,7 @@ def _statements_to_check(world: World, forms: int) -> int:
     for app in apps:
         _photo(world, app.id)
     with world.rt.uow() as uow:
-        applications.return_batch(uow, world.rt, actor=sp, batch_id=batch_id)
+        batches.return_batch(uow, world.rt, actor=sp, batch_id=batch_id)
     statements = 0
 
     def count(*_: object) -> None:
@@ -412,7 +412,7 @@ def _statements_to_check(world: World, forms: int) -> int:
         connection = uow.session.connection()
         event.listen(connection, "before_cursor_execute", count)
         try:
-            summary = applications.check_batch(uow, world.rt, actor=sp, batch_id=batch_id)
+            summary = batches.check_batch(uow, world.rt, actor=sp, batch_id=batch_id)
         finally:
             event.remove(connection, "before_cursor_execute", count)
     assert len(summary.accepted) == forms

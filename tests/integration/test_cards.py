@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from sscard.access.model import Agent, AgentDocument
+from sscard.applications import batches
 from sscard.applications import service as applications
 from sscard.cards import loss
 from sscard.cards import service as cards
@@ -34,22 +35,22 @@ def _unit_card(world: World) -> tuple[Card, object]:
     world.person(unit=unit)
     sp = world.actor(OrgKind.SERVICE_POINT)
     with world.rt.uow() as uow:
-        batch, apps = applications.issue_batch(
+        batch, apps = batches.issue_batch(
             uow,
             world.rt,
             actor=sp,
             unit_code=unit.code,
             stage="s1",
-            collector=applications.Collector("王芳", next_id_number()),
+            collector=batches.Collector("王芳", next_id_number()),
         )
     with world.rt.uow() as uow:
         applications.correct_form(
             uow, world.rt, actor=sp, application_id=apps[0].id, photo_source="id_card_authorisation"
         )
     with world.rt.uow() as uow:
-        applications.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
+        batches.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
     with world.rt.uow() as uow:
-        applications.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
+        batches.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
     with world.rt.uow() as uow:
         card = uow.session.scalars(select(Card).where(Card.unit_org_id == unit.id)).one()
     world.goto(card.ready_on)

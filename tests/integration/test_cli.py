@@ -46,6 +46,7 @@ SWEEP_JOBS = (
     "old_card_restricted",
     "handout_overdue",
     "form_return_overdue",
+    "idempotency_keys_pruned",
 )
 
 

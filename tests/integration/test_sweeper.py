@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from sscard.applications import batches
 from sscard.applications import service as applications
 from sscard.audit.tables import AuditRecord
 from sscard.cards import loss
@@ -150,13 +151,13 @@ def test_a_2_handout_overdue_flagged_once(world: World) -> None:
     world.person(unit=unit)
     sp = world.actor(OrgKind.SERVICE_POINT)
     with world.rt.uow() as uow:
-        batch, apps = applications.issue_batch(
+        batch, apps = batches.issue_batch(
             uow,
             world.rt,
             actor=sp,
             unit_code=unit.code,
             stage="s",
-            collector=applications.Collector("王芳", next_id_number()),
+            collector=batches.Collector("王芳", next_id_number()),
         )
     with world.rt.uow() as uow:
         applications.correct_form(
@@ -166,9 +167,9 @@ def test_a_2_handout_overdue_flagged_once(world: World) -> None:
     assert sweep(world.rt).counts["form_return_overdue"] == 1  # returned too late
     assert sweep(world.rt).counts["form_return_overdue"] == 0
     with world.rt.uow() as uow:
-        applications.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
+        batches.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
     with world.rt.uow() as uow:
-        applications.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
+        batches.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
     with world.rt.uow() as uow:
         card = uow.session.scalars(select(Card).where(Card.unit_org_id == unit.id)).one()
     world.goto(card.ready_on)
@@ -188,3 +189,29 @@ def test_a_2_handout_overdue_flagged_once(world: World) -> None:
     with world.rt.uow() as uow:
         late = cards.hand_out(uow, world.rt, actor=world.unit_actor(unit), card_id=card.id)
     assert late.transitions[0].reason_code == "late"
+
+
+def test_idempotency_keys_are_forgotten_after_a_day(world: World) -> None:
+    from sscard.db.idempotency import IdempotencyRecord, claim
+
+    claim(world.rt.session_factory, staff_id=1, key="k", fingerprint="f", now=world.rt.now())
+    world.advance(hours=23)
+    assert sweep(world.rt).counts["idempotency_keys_pruned"] == 0
+    world.advance(hours=2)
+    assert sweep(world.rt).counts["idempotency_keys_pruned"] == 1
+    with world.rt.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+
+
+def test_v_4_audit_names_only_persons_whose_old_card_was_restricted(world: World) -> None:
+    without_old = world.person(old_card=False)
+    world.card(CardState.RECEIVED, person=without_old)
+    world.advance(days=200)
+    assert sweep(world.rt).counts["old_card_restricted"] == 1  # the deadline is processed
+    with world.rt.uow() as uow:
+        audits = uow.session.scalar(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(AuditRecord.action == "person.old_medical_card_restricted")
+        )
+    assert audits == 0

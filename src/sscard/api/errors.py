@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -72,12 +73,18 @@ def install(app: FastAPI) -> None:
         err.title = "Not found" if exc.status_code == 404 else "Request refused"
         return problem(err)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Type and place only: exception messages may carry personal data.
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        where = f"{frame.filename}:{frame.lineno}" if frame else "?"
-        log.error("unexpected error %s at %s", type(exc).__name__, where)
-        err = DomainError("an internal error occurred; nothing was changed")
-        err.status, err.code, err.title = 500, "internal_error", "Internal error"
-        return problem(err)
+    @app.middleware("http")
+    async def _contain(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Caught here, not by an exception handler, so the server never logs the
+        # exception's message or traceback (they may carry personal data).
+        try:
+            return await call_next(request)
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+            log.error("unexpected error %s at %s", type(exc).__name__, where)
+            err = DomainError("an internal error occurred; nothing was changed")
+            err.status, err.code, err.title = 500, "internal_error", "Internal error"
+            return problem(err)

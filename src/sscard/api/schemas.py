@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sscard.access.model import Agent, AgentDocument
 from sscard.core.ids import mask_bank_card, mask_id_number, mask_phone
@@ -190,13 +190,29 @@ class ApplicationRead(BaseModel):
     bank_code: str
     photo_source: str | None
     photo_receipt_no: str | None
-    form_data: dict[str, Any]
-    corrections: list[dict[str, Any]]
+    form_data: dict[str, Any]  # phone masked
+    corrections: list[dict[str, Any]]  # phone values masked
     return_due: date | None
     issued_at: datetime
     returned_at: datetime | None
     decided_at: datetime | None
     reject_reason: str | None
+
+    @field_validator("form_data")
+    @classmethod
+    def _mask_form(cls, data: dict[str, Any]) -> dict[str, Any]:
+        phone = data.get("phone")
+        return {**data, "phone": mask_phone(phone)} if phone else data
+
+    @field_validator("corrections")
+    @classmethod
+    def _mask_corrections(cls, log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def masked(entry: dict[str, Any]) -> dict[str, Any]:
+            if entry.get("field") != "phone":
+                return entry
+            return {**entry, **{k: mask_phone(v) for k in ("old", "new") if (v := entry.get(k))}}
+
+        return [masked(e) for e in log]
 
 
 class BatchRead(BaseModel):

@@ -52,6 +52,8 @@ class Card(Base):
         Index("ix_cards_state_outlet_since", "state", "at_outlet_since"),
         Index("ix_cards_state_received", "state", "received_at"),
         Index("ix_cards_state_handout_due", "state", "handout_due"),
+        # A bank's or a unit's card list walks its cards by id (cursor pagination).
+        Index("ix_cards_bank_id", "bank_code", "id"),
     )
 
 
@@ -84,7 +86,7 @@ class Fee(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), index=True)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     basis: Mapped[str] = mapped_column(String(24))
     amount_fen: Mapped[int]

@@ -332,7 +332,7 @@ def staff_add(
         with svc.runtime.uow() as uow:
             org = org_by_code(uow.session, org_code)
             _, token = create_staff(
-                uow.session, org=org, name=name, role=role, now=svc.runtime.now()
+                uow.session, actor=CLI_ACTOR, org=org, name=name, role=role, now=svc.runtime.now()
             )
             uow.commit()
     except DomainError as exc:

@@ -11,6 +11,7 @@ import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -92,6 +93,15 @@ class RegionSection(_Strict):
     name: Annotated[str, Field(min_length=1)]
     name_en: Annotated[str, Field(min_length=1)]
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone such as Asia/Shanghai") from None
+        return value
 
 
 class BankSection(_Strict):

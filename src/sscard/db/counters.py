@@ -6,7 +6,7 @@ one round trip, and two transactions never get the same number.
 
 from __future__ import annotations
 
-from sqlalchemy import String, insert, select, update
+from sqlalchemy import BigInteger, String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -17,7 +17,7 @@ class Counter(Base):
     __tablename__ = "counters"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[int] = mapped_column(default=0)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 def reserve(session: Session, name: str, count: int = 1) -> int:

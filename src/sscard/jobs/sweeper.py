@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
 from sscard.audit.tables import AuditRecord
-from sscard.cards.model import Action, CardState, add_months, sources_of
+from sscard.cards.model import TRANSITIONS, Action, CardState, add_months, sources_of
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.clock import start_of_local_day
 from sscard.db.engine import is_postgres
+from sscard.db.idempotency import IdempotencyRecord
 from sscard.register.model import OldCardState
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
@@ -114,6 +115,14 @@ def _card_job(
     return len(rows)
 
 
+def _target(action: Action) -> str:
+    """The one state the transition table sends ``action`` to (for set-based moves)."""
+    targets = {TRANSITIONS[(source, action)] for source in sources_of(action)}
+    (target,) = targets
+    assert isinstance(target, CardState), f"{action} has no fixed target"
+    return target.value
+
+
 def _in(action: Action) -> ColumnElement[bool]:
     return Card.state.in_([st.value for st in sources_of(action)])
 
@@ -153,7 +162,7 @@ def auto_report_lost(s: Session, rt: Runtime, now: datetime, size: int) -> int:
             Card.received_at <= cutoff,
         ),
         values={
-            "state": CardState.LOST_AUTO.value,
+            "state": _target(Action.AUTO_REPORT_LOST),
             "state_before_loss": Card.state,
             "loss_reported_at": now,
         },
@@ -170,7 +179,7 @@ def destroy_unclaimed(s: Session, rt: Runtime, now: datetime, size: int) -> int:
         size=size,
         action=Action.DESTROY_UNCLAIMED,
         condition=and_(_in(Action.DESTROY_UNCLAIMED), Card.at_outlet_since < cutoff),
-        values={"state": CardState.DESTROYED.value, "at_outlet_since": None},
+        values={"state": _target(Action.DESTROY_UNCLAIMED), "at_outlet_since": None},
         reason="unclaimed_180_days",
     )
 
@@ -194,20 +203,27 @@ def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int
         .returning(Card.id, Card.person_id)
         .execution_options(synchronize_session=False)
     ).all()
-    persons = [r.person_id for r in rows]
-    if persons:
+    card_of = {r.person_id: r.id for r in rows}
+    restricted = (
         s.execute(
             update(Person)
             .where(
-                Person.id.in_(persons), Person.old_medical_card_state == OldCardState.NORMAL.value
+                Person.id.in_(list(card_of)),
+                Person.old_medical_card_state == OldCardState.NORMAL.value,
             )
             .values(
                 old_medical_card_state=OldCardState.RESTRICTED.value,
                 version=Person.version + 1,
                 updated_at=now,
             )
+            .returning(Person.id)
             .execution_options(synchronize_session=False)
         )
+        .scalars()
+        .all()
+    )
+    # Audit only the persons whose old card really was restricted.
+    if restricted:
         s.execute(
             insert(AuditRecord),
             [
@@ -218,11 +234,11 @@ def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int
                     "channel": "system",
                     "action": "person.old_medical_card_restricted",
                     "subject_type": "card",
-                    "subject_id": r.id,
-                    "person_id": r.person_id,
+                    "subject_id": card_of[person_id],
+                    "person_id": person_id,
                     "detail": {"reason": "not_activated_within_half_a_year"},
                 }
-                for r in rows
+                for person_id in restricted
             ],
         )
     return len(rows)
@@ -304,6 +320,23 @@ def flag_overdue_batches(s: Session, rt: Runtime, now: datetime, size: int) -> i
     return len(rows)
 
 
+IDEMPOTENCY_KEEP = timedelta(days=1)
+
+
+def prune_idempotency_keys(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """Forget Idempotency-Keys after a day: retries come within minutes, not days."""
+    condition = IdempotencyRecord.created_at < now - IDEMPOTENCY_KEEP
+    ids = _due_ids(s, IdempotencyRecord, condition, size)
+    if not ids:
+        return 0
+    result = s.execute(
+        delete(IdempotencyRecord)
+        .where(IdempotencyRecord.id.in_(ids), condition)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 JOBS: dict[str, Job] = {
     "oral_report_lapsed": lapse_oral_reports,
     "auto_reported_lost": auto_report_lost,
@@ -311,6 +344,7 @@ JOBS: dict[str, Job] = {
     "old_card_restricted": restrict_old_cards,
     "handout_overdue": flag_overdue_handouts,
     "form_return_overdue": flag_overdue_batches,
+    "idempotency_keys_pruned": prune_idempotency_keys,
 }
 
 

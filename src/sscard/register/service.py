@@ -394,11 +394,32 @@ def add_person_record(
 
 
 def create_staff(
-    session: Session, *, org: Organization, name: str, role: str = "operator", now: Any
+    session: Session,
+    *,
+    actor: Actor,
+    org: Organization,
+    name: str,
+    role: str = "operator",
+    now: Any,
 ) -> tuple[Staff, str]:
     """Add a staff member and return their bearer token (shown once, stored hashed)."""
     token = f"ssc_{secrets.token_urlsafe(24)}"
-    staff = Staff(org_id=org.id, name=name, role=role, token_hash=hash_token(token), created_at=now)
+    staff = Staff(
+        org_id=org.id,
+        name=clean_name(name),
+        role=role,
+        token_hash=hash_token(token),
+        created_at=now,
+    )
     session.add(staff)
     session.flush()
+    record(
+        session,
+        actor=actor,
+        at=now,
+        action="staff.created",
+        subject_type="staff",
+        subject_id=staff.id,
+        detail={"org_id": org.id, "role": role},
+    )
     return staff, token

@@ -26,7 +26,7 @@ from sscard.api.schemas import (
     SummaryRead,
     agent_of,
 )
-from sscard.applications import changes, service
+from sscard.applications import batches, changes, service
 from sscard.applications.tables import Application
 from sscard.core.errors import Forbidden, InvalidInput
 from sscard.core.ids import mask_id_number
@@ -35,7 +35,7 @@ from sscard.register.model import OrgKind
 router = APIRouter(tags=["applications"])
 
 
-def _summary(summary: service.Summary) -> SummaryRead:
+def _summary(summary: batches.Summary) -> SummaryRead:
     lines = [
         SummaryLine(
             application_id=a.id,
@@ -62,13 +62,13 @@ def _summary(summary: service.Summary) -> SummaryRead:
 def issue_batch(body: BatchIn, rt: RuntimeDep, actor: CurrentActor) -> BatchIssued:
     """A-2 step 2, A-4: give the unit administrator this stage's application forms."""
     with rt.uow() as uow:
-        batch, apps = service.issue_batch(
+        batch, apps = batches.issue_batch(
             uow,
             rt,
             actor=actor,
             unit_code=body.unit_code,
             stage=body.stage,
-            collector=service.Collector(
+            collector=batches.Collector(
                 name=body.collector.name,
                 id_number=body.collector.id_number,
                 agent=agent_of(body.collector.agent),
@@ -85,7 +85,7 @@ def issue_batch(body: BatchIn, rt: RuntimeDep, actor: CurrentActor) -> BatchIssu
 def get_batch(batch_id: int, s: ReadSession, actor: CurrentActor) -> SummaryRead:
     """The batch and its registration summary (申领登记汇总表)."""
     require(actor, "applications.read")
-    summary = service.batch_summary(s, batch_id)
+    summary = batches.batch_summary(s, batch_id)
     if actor.org_kind is OrgKind.UNIT and summary.batch.unit_org_id != actor.org_id:
         raise Forbidden("this batch belongs to another unit")
     return _summary(summary)
@@ -96,7 +96,7 @@ def return_batch(batch_id: int, rt: RuntimeDep, actor: CurrentActor) -> BatchRea
     """A-2 step 5: the unit returns its forms to the service point."""
     with rt.uow() as uow:
         return BatchRead.model_validate(
-            service.return_batch(uow, rt, actor=actor, batch_id=batch_id)
+            batches.return_batch(uow, rt, actor=actor, batch_id=batch_id)
         )
 
 
@@ -107,7 +107,7 @@ def check_batch(
     """A-2 step 6: check the forms, order the cards, answer with the summary."""
     with rt.uow() as uow:
         return _summary(
-            service.check_batch(uow, rt, actor=actor, batch_id=batch_id, rejections=body.rejections)
+            batches.check_batch(uow, rt, actor=actor, batch_id=batch_id, rejections=body.rejections)
         )
 
 
@@ -129,7 +129,9 @@ def issue_individual(body: IndividualIn, rt: RuntimeDep, actor: CurrentActor) ->
 def get_application(application_id: int, s: ReadSession, actor: CurrentActor) -> Application:
     """One application registration form."""
     require(actor, "applications.read")
-    return service.get_application(s, application_id)
+    app = service.get_application(s, application_id)
+    service.check_unit_scope(s, actor, app)
+    return app
 
 
 @router.get(
@@ -140,6 +142,7 @@ def form_barcode(application_id: int, s: ReadSession, actor: CurrentActor) -> Re
     """A-4: the form number as a Code 128 barcode, for printing on the form."""
     require(actor, "applications.read")
     app = service.get_application(s, application_id)
+    service.check_unit_scope(s, actor, app)
     out = BytesIO()
     barcode.get("code128", app.form_number, writer=SVGWriter()).write(out)
     return Response(out.getvalue(), media_type="image/svg+xml")

@@ -68,6 +68,7 @@ def list_organizations(
     limit: int = Query(default=50),
 ) -> OrganizationPage:
     """Organizations of the register, by cursor."""
+    require(actor, "register.read")
     check_limit(limit)
     q = (
         select(Organization)
