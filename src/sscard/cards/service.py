@@ -17,7 +17,7 @@ from sscard.access.model import (
 )
 from sscard.applications.tables import Application
 from sscard.audit.service import record
-from sscard.cards.model import Action, CardState, FeeDecision, valid_until
+from sscard.cards.model import Action, CardState, FeeDecision, next_state, valid_until
 from sscard.cards.tables import Card, CardTransition, Fee
 from sscard.cards.transitions import load_card, load_card_by, move, record_creations
 from sscard.core.errors import (
@@ -31,6 +31,7 @@ from sscard.core.ids import parse_bank_card_number, parse_id_number
 from sscard.core.policy import AgentAct, Channel
 from sscard.db.counters import reserve
 from sscard.db.engine import UnitOfWork
+from sscard.messages import BUS, Delivery, FinancialActivated
 from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import org_by_code
 from sscard.register.tables import Person
@@ -185,10 +186,23 @@ def record_production(
         if s.scalar(select(Card.id).where(column == value, Card.id != card.id)) is not None:
             raise AlreadyExists(f"another card already has this {column.key}", field=column.key)
     now = rt.now()
-    t = move(
-        s, card, Action.PRODUCE, actor=actor, at=now, channel=Channel.OUTLET, place_org_id=outlet.id
-    )
+    if card.state != CardState.ORDERED:
+        # Refuse before the numbers are touched (the move below would refuse too).
+        next_state(CardState(card.state), Action.PRODUCE, None)
     card.card_number, card.serial, card.bank_card_number = number, chip, bank_no
+    holder = s.get(Person, card.person_id)
+    assert holder is not None
+    t = move(
+        s,
+        card,
+        Action.PRODUCE,
+        rt=rt,
+        actor=actor,
+        at=now,
+        channel=Channel.OUTLET,
+        place_org_id=outlet.id,
+        holder_id_number=holder.id_number,
+    )
     card.outlet_org_id = outlet.id
     card.produced_at = now
     card.at_outlet_since = now
@@ -228,7 +242,14 @@ def pickup(
                 field="by",
             )
         t = move(
-            s, card, Action.PICKUP_BY_UNIT, actor=actor, at=now, channel=Channel.OUTLET, agent=agent
+            s,
+            card,
+            Action.PICKUP_BY_UNIT,
+            rt=rt,
+            actor=actor,
+            at=now,
+            channel=Channel.OUTLET,
+            agent=agent,
         )
         due = rt.calendar(s).add_working_days(today, rt.policy.deadlines.handout_working_days)
         card.handout_due = due.day
@@ -241,7 +262,14 @@ def pickup(
     if by != "holder":
         raise InvalidInput("by must be 'unit_administrator' or 'holder'", field="by")
     t = move(
-        s, card, Action.PICKUP_BY_HOLDER, actor=actor, at=now, channel=Channel.OUTLET, agent=agent
+        s,
+        card,
+        Action.PICKUP_BY_HOLDER,
+        rt=rt,
+        actor=actor,
+        at=now,
+        channel=Channel.OUTLET,
+        agent=agent,
     )
     card.picked_up_at = now
     card.received_at = now
@@ -267,6 +295,7 @@ def hand_out(uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int) -> Mov
         s,
         card,
         Action.HAND_OUT,
+        rt=rt,
         actor=actor,
         at=now,
         channel=Channel.UNIT,
@@ -296,6 +325,7 @@ def return_undeliverable(
         s,
         card,
         Action.RETURN_UNDELIVERABLE,
+        rt=rt,
         actor=actor,
         at=now,
         channel=Channel.OUTLET,
@@ -348,15 +378,17 @@ def _activate(
             )
         person.old_medical_card_state = OldCardState.CLOSED.value
     now = rt.now()
-    moves = [move(s, card, Action.ACTIVATE, actor=actor, at=now, channel=channel, agent=agent)]
+    moves = [
+        move(s, card, Action.ACTIVATE, rt=rt, actor=actor, at=now, channel=channel, agent=agent)
+    ]
     card.activated_at = now
     card.activation_channel = channel.value
-    moves += _retire_older_cards(s, card, actor=actor, channel=channel)
+    moves += _retire_older_cards(s, rt, card, actor=actor, channel=channel)
     return moves
 
 
 def _retire_older_cards(
-    s: Session, card: Card, *, actor: Actor, channel: Channel
+    s: Session, rt: Runtime, card: Card, *, actor: Actor, channel: Channel
 ) -> list[CardTransition]:
     """V-3: an old card of the same bank is destroyed; another bank's is superseded."""
     now_moves: list[CardTransition] = []
@@ -377,6 +409,7 @@ def _retire_older_cards(
                 s,
                 old,
                 action,
+                rt=rt,
                 actor=actor,
                 at=card.activated_at or card.ordered_at,
                 channel=channel,
@@ -439,27 +472,46 @@ def financial_activation_message(
     id_number: str,
     bank_card_number: str,
 ) -> Moved:
-    """V-1, V-5: the bank activated the financial application and tells the center.
-
-    The message carries serial number, ID number and bank card number; the social
-    security application is activated with it where policy allows. A repeated
-    message changes nothing.
-    """
+    """V-1, V-5: a bank's host reports that it activated a card's financial application."""
     require(actor, "cards.financial_activation")
-    s = uow.session
-    card = load_card_by(s, column=Card.serial, value=_serial_ok(serial, "serial"))
-    require_own_bank(actor, card.bank_code)
+    moved = receive_financial_activation(
+        Delivery(session=uow.session, rt=rt, actor=actor),
+        FinancialActivated(
+            bank_code=actor.bank_code or "",
+            serial=serial,
+            id_number=id_number,
+            bank_card_number=bank_card_number,
+            at=rt.now(),
+        ),
+    )
+    uow.commit()
+    return moved
+
+
+def receive_financial_activation(delivery: Delivery, message: FinancialActivated) -> Moved:
+    """The center's side of the V-1 message (serial, ID number, bank card number).
+
+    The social security application is activated with it where policy allows; a
+    repeated message changes nothing. Runs in the sender's transaction.
+    """
+    s, rt, actor = delivery.session, delivery.rt, delivery.actor
+    card = load_card_by(s, column=Card.serial, value=_serial_ok(message.serial, "serial"))
+    if card.bank_code != message.bank_code:
+        raise Forbidden(
+            f"this card belongs to bank {card.bank_code}; bank {message.bank_code} cannot "
+            "report its financial activation"
+        )
     person = s.get(Person, card.person_id)
     assert person is not None
-    if parse_id_number(id_number).number != person.id_number:
+    if parse_id_number(message.id_number).number != person.id_number:
         raise InvalidInput("the ID number does not belong to this card's holder", field="id_number")
-    if "".join(bank_card_number.split()) != card.bank_card_number:
+    if "".join(message.bank_card_number.split()) != card.bank_card_number:
         raise InvalidInput(
             "the bank card number does not match this card", field="bank_card_number"
         )
     if card.financial_activated_at is not None:
         return Moved(card, [])
-    now = rt.now()
+    now = message.at
     card.financial_activated_at = now
     moves: list[CardTransition] = []
     social_allowed = Channel.BANK_FINANCIAL in rt.policy.activation.channels
@@ -474,21 +526,23 @@ def financial_activation_message(
             person_id=card.person_id,
             channel=Channel.BANK_FINANCIAL,
         )
-    else:
-        moves.append(
-            move(
-                s,
-                card,
-                Action.FINANCIAL_ACTIVATE,
-                actor=actor,
-                at=now,
-                channel=Channel.BANK_FINANCIAL,
-                check_bank=True,
-            )
+        return Moved(card, moves)
+    moves.append(
+        move(
+            s,
+            card,
+            Action.FINANCIAL_ACTIVATE,
+            rt=rt,
+            actor=actor,
+            at=now,
+            channel=Channel.BANK_FINANCIAL,
         )
-        if card.state == CardState.ACTIVE and card.activated_at is None:
-            card.activated_at = now
-            card.activation_channel = Channel.BANK_FINANCIAL.value
-            moves += _retire_older_cards(s, card, actor=actor, channel=Channel.BANK_FINANCIAL)
-    uow.commit()
+    )
+    if card.state == CardState.ACTIVE and card.activated_at is None:
+        card.activated_at = now
+        card.activation_channel = Channel.BANK_FINANCIAL.value
+        moves += _retire_older_cards(s, rt, card, actor=actor, channel=Channel.BANK_FINANCIAL)
     return Moved(card, moves)
+
+
+BUS.subscribe(FinancialActivated, receive_financial_activation)

@@ -15,6 +15,8 @@ from sscard.cards.model import LOST, Action, CardState, next_state
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.errors import NotFound
 from sscard.db.engine import is_postgres
+from sscard.messages import BUS, CardMove, CardsMoved, Delivery
+from sscard.runtime import Runtime
 
 
 def load_card(session: Session, card_id: int, *, lock: bool = True) -> Card:
@@ -43,6 +45,7 @@ def move(
     card: Card,
     action: Action,
     *,
+    rt: Runtime,
     actor: Actor,
     at: datetime,
     channel: str,
@@ -51,8 +54,9 @@ def move(
     agent: Agent | None = None,
     detail: dict[str, Any] | None = None,
     check_bank: bool = False,
+    holder_id_number: str | None = None,
 ) -> CardTransition:
-    """Apply ``action`` to ``card`` under the transition table and record it."""
+    """Apply ``action`` to ``card`` under the transition table, record it, tell the bank."""
     if check_bank:
         require_own_bank(actor, card.bank_code)
     current = CardState(card.state)
@@ -96,6 +100,24 @@ def move(
             "reason": reason_code,
             "transition_id": transition.id,
         },
+    )
+    BUS.publish(
+        Delivery(session=session, rt=rt, actor=actor),
+        CardsMoved(
+            moves=(
+                CardMove(
+                    card_id=card.id,
+                    bank_code=card.bank_code,
+                    serial=card.serial,
+                    bank_card_number=card.bank_card_number,
+                    from_state=current.value,
+                    to_state=target.value,
+                    action=action.value,
+                    holder_id_number=holder_id_number,
+                ),
+            ),
+            at=at,
+        ),
     )
     return transition
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from sscard.access.model import SYSTEM
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
 from sscard.audit.tables import AuditRecord
@@ -26,6 +27,7 @@ from sscard.cards.tables import Card, CardTransition
 from sscard.core.clock import start_of_local_day
 from sscard.db.engine import is_postgres
 from sscard.db.idempotency import IdempotencyRecord
+from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.register.model import OldCardState
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
@@ -55,6 +57,7 @@ def _due_ids(s: Session, model: Any, condition: ColumnElement[bool], size: int) 
 
 def _card_job(
     s: Session,
+    rt: Runtime,
     *,
     now: datetime,
     condition: ColumnElement[bool],
@@ -72,11 +75,31 @@ def _card_job(
         update(Card)
         .where(Card.id.in_(ids), condition)
         .values(**values, version=Card.version + 1)
-        .returning(Card.id, Card.person_id, Card.state)
+        .returning(
+            Card.id, Card.person_id, Card.state, Card.bank_code, Card.serial, Card.bank_card_number
+        )
         .execution_options(synchronize_session=False)
     ).all()
     if not rows:
         return 0
+    BUS.publish(
+        Delivery(session=s, rt=rt, actor=SYSTEM),
+        CardsMoved(
+            moves=tuple(
+                CardMove(
+                    card_id=r.id,
+                    bank_code=r.bank_code,
+                    serial=r.serial,
+                    bank_card_number=r.bank_card_number,
+                    from_state=before[r.id],
+                    to_state=r.state,
+                    action=action.value,
+                )
+                for r in rows
+            ),
+            at=now,
+        ),
+    )
     transitions = [
         {
             "card_id": r.id,
@@ -134,6 +157,7 @@ def lapse_oral_reports(s: Session, rt: Runtime, now: datetime, size: int) -> int
     """L-1: an oral report not followed by a written one lapses; the card resumes."""
     return _card_job(
         s,
+        rt,
         now=now,
         size=size,
         action=Action.ORAL_REPORT_LAPSE,
@@ -153,6 +177,7 @@ def auto_report_lost(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     cutoff = now - timedelta(days=rt.policy.deadlines.financial_activation_days)
     return _card_job(
         s,
+        rt,
         now=now,
         size=size,
         action=Action.AUTO_REPORT_LOST,
@@ -175,6 +200,7 @@ def destroy_unclaimed(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     cutoff = now - timedelta(days=rt.policy.deadlines.unclaimed_destroy_days)
     return _card_job(
         s,
+        rt,
         now=now,
         size=size,
         action=Action.DESTROY_UNCLAIMED,
