@@ -1,0 +1,44 @@
+"""Key material from configuration, one key per side of the card (C-1).
+
+``SSCARD_<NAME>_KEY`` (hex, at least 32 hex digits) wins; otherwise the key lives in
+``$SSCARD_KEY_DIR/<name>.key`` (default ``var/keys``), created with 32 random bytes
+and mode 0600 on first use, so a demo or a fresh install works without set-up while
+production sets its keys from its secret store.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sscard.core.errors import DomainError
+
+SOCIAL = "social"  # the social security application: medical consumption password
+BANK = "bank"  # the issuing bank's financial application: financial password
+
+
+class KeyUnavailable(DomainError):
+    code = "key_unavailable"
+    status = 500
+    title = "Key material unavailable"
+
+
+def load_key(name: str) -> bytes:
+    """The key called ``name``, from the environment or its key file."""
+    env = os.environ.get(f"SSCARD_{name.upper()}_KEY")
+    if env:
+        try:
+            key = bytes.fromhex(env)
+        except ValueError:
+            raise KeyUnavailable(f"SSCARD_{name.upper()}_KEY must be hex") from None
+        if len(key) < 16:
+            raise KeyUnavailable(f"SSCARD_{name.upper()}_KEY must hold at least 16 bytes")
+        return key
+    path = Path(os.environ.get("SSCARD_KEY_DIR", "var/keys")) / f"{name}.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
