@@ -32,7 +32,7 @@ post demo-out-icbc /cards/$CARD/pickups '{"by": "holder"}' | pick '["detail"]'
 
 # 6. Move the demo clock 45 days on, then pick up and activate at the outlet (V-1, V-2).
 post demo-center /demo/clock '{"days": 45}' | pick '["today"]'
-post demo-out-icbc /cards/$CARD/pickups '{"by": "holder", "activate": true}' | pick '["card"]["state"]'
+post demo-out-icbc /cards/$CARD/pickups '{"by": "holder", "activate": true, "medical_password": "482913"}' | pick '["card"]["state"]'
 post demo-hosp01 /card-checks '{"card_number": "A10000001"}' | pick '["usable"]'
 
 # 7. She loses it and reports it by phone to the bank: an oral report (L-1).

@@ -25,7 +25,10 @@ from sscard.db.engine import make_engine
 from sscard.db.migrate import upgrade
 from sscard.region.service import install_policy
 from sscard.runtime import Runtime
+from sscard.wiring import wire
 from tests.factories import World
+
+wire()  # every message handler listens, as in the server and the CLI
 
 # Fixed, distinct key material per side for the tests (never used outside them).
 os.environ.setdefault("SSCARD_SOCIAL_KEY", "5a" * 32)

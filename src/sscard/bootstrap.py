@@ -13,6 +13,7 @@ from sscard.db.engine import UnitOfWork, make_engine, session_factory
 from sscard.db.migrate import upgrade
 from sscard.region.service import active_policy, install_policy
 from sscard.runtime import Runtime
+from sscard.wiring import wire
 
 DEFAULT_POLICY = "dongguan"
 
@@ -36,6 +37,7 @@ def prepare(
     database's own policy is used, and a new database gets the dongguan preset.
     A bad policy file raises PolicyError before anything is changed.
     """
+    wire()
     engine = make_engine(url)
     if migrate:
         upgrade(engine)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sscard.access.model import Agent, AgentDocument
 from sscard.applications import batches
 from sscard.applications import service as applications
+from sscard.bank import service as bank
 from sscard.cards import loss
 from sscard.cards import service as cards
 from sscard.cards.model import CardState
@@ -297,46 +298,39 @@ def test_v_1_henan_activates_by_phone_online_window_and_platform(
     assert _activate(world, card, kind, channel).activation_channel == channel
 
 
-def test_v_1_bank_financial_activation_message_activates_social_application(
-    world: World,
-) -> None:
+def test_v_1_bank_financial_activation_activates_social_application(world: World) -> None:
     card = world.card(CardState.RECEIVED)
     with world.rt.uow() as uow:
         person = uow.session.get(Person, card.person_id)
     assert person is not None
-    bank = world.actor(OrgKind.BANK, "ICBC")
+    outlet = world.actor(OrgKind.OUTLET, "ICBC")
     with world.rt.uow() as uow, pytest.raises(InvalidInput) as exc:
-        cards.financial_activation_message(
+        bank.activate_financial(
             uow,
             world.rt,
-            actor=bank,
-            serial=card.serial or "",
-            id_number=next_id_number(),
+            actor=outlet,
             bank_card_number=card.bank_card_number or "",
+            id_number=next_id_number(),
+            financial_password="730416",
         )
     assert exc.value.field == "id_number"
     with world.rt.uow() as uow:
-        moved = cards.financial_activation_message(
+        bank.activate_financial(
             uow,
             world.rt,
-            actor=bank,
-            serial=card.serial or "",
-            id_number=person.id_number,
+            actor=outlet,
             bank_card_number=card.bank_card_number or "",
-        )
-    assert moved.card.state == CardState.ACTIVE
-    assert moved.card.activation_channel == "bank_financial"
-    assert moved.card.financial_activated_at is not None
-    with world.rt.uow() as uow:  # the bank resends: nothing changes
-        again = cards.financial_activation_message(
-            uow,
-            world.rt,
-            actor=bank,
-            serial=card.serial or "",
             id_number=person.id_number,
-            bank_card_number=card.bank_card_number or "",
+            financial_password="730416",
         )
-    assert again.transitions == []
+    active = world.reload(card)
+    assert active.state == CardState.ACTIVE
+    assert active.activation_channel == "bank_financial"
+    assert active.financial_activated_at is not None
+    with world.rt.uow() as uow:
+        history = loss.history(uow.session, card.id)
+    assert history[-1].action == "financial_activate"
+    assert history[-1].channel == "bank_financial"
 
 
 def test_v_2_received_card_is_not_usable_until_activated(world: World) -> None:

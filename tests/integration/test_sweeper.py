@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sscard.applications import batches
 from sscard.applications import service as applications
 from sscard.audit.tables import AuditRecord
+from sscard.bank import service as bank
 from sscard.cards import loss
 from sscard.cards import service as cards
 from sscard.cards.model import CardState
@@ -103,15 +104,17 @@ def test_v_5_financial_not_activated_in_300_days_reports_lost(world: World) -> N
         person = uow.session.get(Person, card.person_id)
     assert person is not None
     with world.rt.uow() as uow:
-        fin = cards.financial_activation_message(
+        bank.activate_financial(
             uow,
             world.rt,
-            actor=world.actor(OrgKind.BANK, "ICBC"),
-            serial=card.serial or "",
-            id_number=person.id_number,
+            actor=outlet,
             bank_card_number=card.bank_card_number or "",
+            id_number=person.id_number,
+            financial_password="730416",
         )
-    assert fin.card.state == CardState.LOST_AUTO  # the holder cancels the report
+    fin = world.reload(card)
+    assert fin.financial_activated_at is not None
+    assert fin.state == CardState.LOST_AUTO  # the holder cancels the report
     with world.rt.uow() as uow:
         back = loss.cancel_loss_report(uow, world.rt, actor=outlet, card_id=card.id).card
     assert back.state == CardState.ACTIVE
@@ -125,13 +128,13 @@ def test_v_5_financially_activated_card_is_never_auto_reported(world: World) -> 
         person = uow.session.get(Person, card.person_id)
     assert person is not None
     with world.rt.uow() as uow:
-        cards.financial_activation_message(
+        bank.activate_financial(
             uow,
             world.rt,
-            actor=world.actor(OrgKind.BANK, "ICBC"),
-            serial=card.serial or "",
-            id_number=person.id_number,
+            actor=world.actor(OrgKind.OUTLET),
             bank_card_number=card.bank_card_number or "",
+            id_number=person.id_number,
+            financial_password="730416",
         )
     world.advance(days=301)
     assert sweep(world.rt).counts["auto_reported_lost"] == 0

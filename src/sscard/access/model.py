@@ -129,16 +129,36 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
             OrgKind.GRASSROOTS,
         }
     ),
-    "cards.financial_activation": frozenset({OrgKind.BANK, OrgKind.OUTLET}),
     "cards.loss_oral": frozenset({OrgKind.BANK, OrgKind.OUTLET, OrgKind.HOTLINE}),
     "cards.loss_written": frozenset({OrgKind.OUTLET}),
     "cards.cancel_loss": frozenset({OrgKind.OUTLET}),
     "cards.replace": frozenset({OrgKind.OUTLET}),
     "cards.change": frozenset({OrgKind.OUTLET}),
     "cards.destroy": frozenset({OrgKind.OUTLET}),
+    # The issuing bank's financial application (C-1): its outlets and its host only.
+    "bank.activate": frozenset({OrgKind.OUTLET}),
+    "bank.password.verify": frozenset({OrgKind.OUTLET, OrgKind.BANK}),
+    "bank.password.reset": frozenset({OrgKind.OUTLET}),
+    "bank.password.change": frozenset({OrgKind.OUTLET, OrgKind.BANK}),
+    "bank.accounts.read": frozenset({OrgKind.OUTLET, OrgKind.BANK}),
     "jobs.sweep": frozenset({OrgKind.CENTER}),
     "calendar.write": frozenset({OrgKind.CENTER}),
     "audit.read": frozenset({OrgKind.CENTER}),
+    # The medical personal account (C-4) and its consumption password (P-1 to P-3).
+    "accounts.settle": frozenset({OrgKind.HOSPITAL, OrgKind.PHARMACY}),
+    "accounts.contributions": frozenset({OrgKind.CENTER, OrgKind.SERVICE_POINT}),
+    "accounts.inquire": frozenset(
+        {
+            OrgKind.CENTER,
+            OrgKind.SERVICE_POINT,
+            OrgKind.BUREAU_WINDOW,
+            OrgKind.HOTLINE,
+            OrgKind.GRASSROOTS,
+        }
+    ),
+    "accounts.check": frozenset({OrgKind.CENTER}),
+    "medical_password.reset": frozenset({OrgKind.OUTLET}),
+    "medical_password.change": frozenset({OrgKind.OUTLET, OrgKind.PHARMACY, OrgKind.GRASSROOTS}),
 }
 
 # V-1: which activation channel each kind of organization works through.

@@ -11,13 +11,15 @@ from fastapi.responses import RedirectResponse
 
 from sscard import __version__
 from sscard.api import errors
-from sscard.api.routes import admin, applications, cards, register
+from sscard.api.routes import accounts, admin, applications, bank, cards, register
 from sscard.jobs.sweeper import SweeperThread
 from sscard.runtime import Runtime
+from sscard.wiring import wire
 
 DESCRIPTION = """
 sscard runs a region's social security cards (社会保障卡): the register, applications,
-production and hand-out, activation, loss, replacement and change.
+production and hand-out, activation, loss, replacement and change; and the issuing
+bank's side: financial activation and the financial password (`/bank/...`).
 
 Every request acts as a staff member: send `Authorization: Bearer <token>`.
 Errors are RFC 9457 problem details with a stable `code`.
@@ -26,6 +28,7 @@ Errors are RFC 9457 problem details with a stable `code`.
 
 def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None = None) -> FastAPI:
     """Build the app around a runtime; ``sweep_interval`` seconds starts the sweeper."""
+    wire()
     interval = sweep_interval
     if interval is None:
         interval = float(os.environ.get("SSCARD_SWEEP_INTERVAL", "0") or 0)
@@ -45,7 +48,7 @@ def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None 
     app.state.runtime = rt
     app.state.demo = demo
     errors.install(app)
-    for module in (register, applications, cards, admin):
+    for module in (register, applications, cards, accounts, bank, admin):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -424,6 +424,7 @@ class PickupIn(_In):
     by: Literal["unit_administrator", "holder"]
     agent: AgentIn | None = None
     activate: bool = False
+    medical_password: str | None = Field(default=None, max_length=6)
 
 
 class ReturnIn(_In):
@@ -434,14 +435,8 @@ class ActivationIn(_In):
     channel: str
     agent: AgentIn | None = None
     old_medical_card_no: str | None = Field(default=None, max_length=32)
-
-
-class FinancialActivationIn(_In):
-    """V-1: the bank's message after it activated the financial application."""
-
-    serial: str = Field(max_length=32)
-    id_number: str = Field(max_length=40)
-    bank_card_number: str = Field(max_length=25)
+    # V-2: the consumption password is set at activation (six digits, never returned).
+    medical_password: str | None = Field(default=None, max_length=6)
 
 
 class LossReportIn(_In):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -36,6 +37,8 @@ from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import org_by_code
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
+
+OnActivation = Callable[[Session, Card], None]
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ def pickup(
     by: str,
     agent: Agent | None = None,
     activate: bool = False,
+    also: OnActivation | None = None,
 ) -> Moved:
     """Pickup at the outlet by the unit administrator (A-2 step 7) or the holder (A-3)."""
     require(actor, "cards.pickup")
@@ -276,7 +280,9 @@ def pickup(
     card.at_outlet_since = None
     moves = [t]
     if activate:
-        moves += _activate(s, rt, card, actor=actor, channel=Channel.OUTLET, agent=agent)
+        moves += activate_card(s, rt, card, actor=actor, channel=Channel.OUTLET, agent=agent)
+        if also is not None:
+            also(s, card)
     uow.commit()
     return Moved(card, moves)
 
@@ -338,7 +344,7 @@ def return_undeliverable(
     return Moved(card, [t])
 
 
-def _activate(
+def activate_card(
     s: Session,
     rt: Runtime,
     card: Card,
@@ -348,7 +354,10 @@ def _activate(
     agent: Agent | None,
     old_medical_card_no: str | None = None,
 ) -> list[CardTransition]:
-    """Activate the social security application and settle the old cards (V-1, V-3)."""
+    """Activate the social security application and settle the old cards (V-1, V-3).
+
+    Inside the caller's transaction (a pickup, an activation, a first settlement).
+    """
     if channel not in rt.policy.activation.channels:
         raise PolicyRefused(
             f"{rt.policy.region.name_en} does not activate cards through '{channel}'; "
@@ -429,8 +438,13 @@ def activate(
     channel: str,
     agent: Agent | None = None,
     old_medical_card_no: str | None = None,
+    also: OnActivation | None = None,
 ) -> Moved:
-    """V-1: activate at an outlet, hospital, pharmacy, window, 12333, online or platform."""
+    """V-1: activate at an outlet, hospital, pharmacy, window, 12333, online or platform.
+
+    ``also`` runs in the same transaction once the card is active (the accounts side
+    sets the consumption password with it, V-2).
+    """
     require(actor, "cards.activate")
     try:
         chosen = Channel(channel)
@@ -440,8 +454,8 @@ def activate(
         raise Forbidden(
             f"a {actor.org_kind.value.replace('_', ' ')} cannot activate through '{chosen}'"
             + (
-                "; the bank's financial activation arrives as a message "
-                "(POST /bank-messages/financial-activations)"
+                "; the financial activation is done at the bank "
+                "(POST /bank/financial-activations), which tells the center"
                 if chosen is Channel.BANK_FINANCIAL
                 else ""
             )
@@ -450,7 +464,7 @@ def activate(
     card = load_card(s, card_id)
     if chosen is Channel.OUTLET:
         require_own_bank(actor, card.bank_code)
-    moves = _activate(
+    moves = activate_card(
         s,
         rt,
         card,
@@ -459,33 +473,10 @@ def activate(
         agent=agent,
         old_medical_card_no=old_medical_card_no,
     )
+    if also is not None:
+        also(s, card)
     uow.commit()
     return Moved(card, moves)
-
-
-def financial_activation_message(
-    uow: UnitOfWork,
-    rt: Runtime,
-    *,
-    actor: Actor,
-    serial: str,
-    id_number: str,
-    bank_card_number: str,
-) -> Moved:
-    """V-1, V-5: a bank's host reports that it activated a card's financial application."""
-    require(actor, "cards.financial_activation")
-    moved = receive_financial_activation(
-        Delivery(session=uow.session, rt=rt, actor=actor),
-        FinancialActivated(
-            bank_code=actor.bank_code or "",
-            serial=serial,
-            id_number=id_number,
-            bank_card_number=bank_card_number,
-            at=rt.now(),
-        ),
-    )
-    uow.commit()
-    return moved
 
 
 def receive_financial_activation(delivery: Delivery, message: FinancialActivated) -> Moved:

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -34,12 +34,14 @@ policy_app = typer.Typer(help="Region policy files", no_args_is_help=True)
 import_app = typer.Typer(help="Import persons and units from CSV", no_args_is_help=True)
 calendar_app = typer.Typer(help="Working-day calendar", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff members and their tokens", no_args_is_help=True)
+ledger_app = typer.Typer(help="The medical accounts' ledger", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (policy_app, "policy"),
     (import_app, "import"),
     (calendar_app, "calendar"),
     (staff_app, "staff"),
+    (ledger_app, "ledger"),
 ):
     app.add_typer(sub, name=name)
 
@@ -186,8 +188,14 @@ def sweep_cmd(
 
 
 def _run_import(
-    kind: str, file: Path, database: str | None, skip_invalid: bool, errors_to: Path | None
+    kind: str,
+    file: Path,
+    database: str | None,
+    skip_invalid: bool,
+    errors_to: Path | None,
+    **options: str,
 ) -> None:
+    from sscard.accounts.imports import import_contributions, import_old_card_balances
     from sscard.register.importer import import_persons, import_units
 
     if not file.exists():
@@ -195,7 +203,13 @@ def _run_import(
     svc = _service(database)
     with file.open(encoding="utf-8-sig") as handle:
         total = max(sum(1 for _ in handle) - 1, 0)
-    fn = import_persons if kind == "persons" else import_units
+    importers: dict[str, Any] = {
+        "persons": import_persons,
+        "units": import_units,
+        "contributions": import_contributions,
+        "old card balances": import_old_card_balances,
+    }
+    fn = importers[kind]
     with Progress(
         TextColumn(f"checking {kind}"),
         BarColumn(),
@@ -214,6 +228,7 @@ def _run_import(
                     path=file,
                     skip_invalid=skip_invalid,
                     progress=lambda n: bar.advance(task, n),
+                    **options,
                 )
         except DomainError as exc:
             raise _fail(exc.detail) from None
@@ -271,6 +286,44 @@ def import_units_cmd(
 ) -> None:
     """Import insured units (code,name,uscc,unit_kind,agreement_bank_code)."""
     _run_import("units", file, database, skip_invalid, errors)
+
+
+@import_app.command("contributions")
+def import_contributions_cmd(
+    unit_code: str,
+    file: Path,
+    database: DbOption = None,
+    skip_invalid: SkipOption = False,
+    errors: ErrorsOption = None,
+) -> None:
+    """Credit a unit's monthly contributions (id_number,month,amount_fen) to medical accounts."""
+    _run_import("contributions", file, database, skip_invalid, errors, unit_code=unit_code)
+
+
+@import_app.command("old-card-balances")
+def import_old_cards_cmd(
+    file: Path,
+    database: DbOption = None,
+    skip_invalid: SkipOption = False,
+    errors: ErrorsOption = None,
+) -> None:
+    """Take over old medical cards' balances (id_number,balance_fen)."""
+    _run_import("old card balances", file, database, skip_invalid, errors)
+
+
+@ledger_app.command("check")
+def ledger_check(database: DbOption = None) -> None:
+    """Prove every medical account's balance equals the sum of its entries."""
+    from sscard.accounts.ledger import check
+
+    svc = _service(database)
+    with svc.runtime.uow() as uow:
+        problems = check(uow.session)
+    for p in problems[:100]:
+        err.print(f"{p.what} {p.id}: stored {p.stored}, entries sum to {p.computed}")
+    if problems:
+        raise _fail(f"{len(problems)} ledger problems found", 1)
+    out.print("ledger consistent: every balance equals the sum of its entries")
 
 
 @calendar_app.command("load")

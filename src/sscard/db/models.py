@@ -1,8 +1,10 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from sscard.access import tables as access_tables
+from sscard.accounts import tables as account_tables
 from sscard.applications import tables as application_tables
 from sscard.audit import tables as audit_tables
+from sscard.bank import tables as bank_tables
 from sscard.cards import tables as card_tables
 from sscard.db.base import Base
 from sscard.db.counters import Counter
@@ -15,8 +17,10 @@ __all__ = [
     "Counter",
     "IdempotencyRecord",
     "access_tables",
+    "account_tables",
     "application_tables",
     "audit_tables",
+    "bank_tables",
     "card_tables",
     "region_tables",
     "register_tables",

@@ -65,7 +65,7 @@ class ImportReport:
 Progress = Callable[[int], None]
 
 
-def _rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def read_rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(handle)
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in columns[:2] if c not in header]
@@ -81,7 +81,7 @@ def _rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[
         yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
 
 
-def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for row in rows:
         chunk.append(row)
@@ -172,7 +172,7 @@ def import_persons(
     seen: set[str] = set()
     valid: list[list[dict[str, Any]]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for chunk in _chunks(_rows(handle, PERSON_COLUMNS), CHUNK):
+        for chunk in chunks(read_rows(handle, PERSON_COLUMNS), CHUNK):
             report.read += len(chunk)
             valid.append(_check_persons(s, rt, chunk, seen, report))
             if progress:
@@ -232,7 +232,7 @@ def import_units(
     seen_uscc: set[str] = set()
     valid: list[dict[str, Any]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for chunk in _chunks(_rows(handle, UNIT_COLUMNS), CHUNK):
+        for chunk in chunks(read_rows(handle, UNIT_COLUMNS), CHUNK):
             report.read += len(chunk)
             good = []
             for line, raw in chunk:
@@ -298,7 +298,7 @@ def import_units(
     if report.errors and not skip_invalid:
         return report
     now = rt.now()
-    for rows in _chunks(valid, CHUNK):
+    for rows in chunks(valid, CHUNK):
         org_ids = (
             s.execute(
                 insert(Organization).returning(Organization.id, sort_by_parameter_order=True),

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from sscard.access.model import require, require_own_bank
+from sscard.accounts import passwords
 from sscard.api.deps import CurrentActor, ReadSession
 from sscard.api.idempotency import StateChange, StateChangeCall
 from sscard.api.schemas import (
@@ -19,7 +20,6 @@ from sscard.api.schemas import (
     CardRead,
     ChangeIn,
     FeeRead,
-    FinancialActivationIn,
     LossReportIn,
     PickupIn,
     ProductionIn,
@@ -31,6 +31,7 @@ from sscard.api.schemas import (
 )
 from sscard.cards import loss, service
 from sscard.cards.model import CardState
+from sscard.cards.service import OnActivation
 from sscard.cards.tables import Card, Fee
 from sscard.cards.transitions import load_card, load_card_by
 from sscard.core.errors import Forbidden, InvalidInput
@@ -114,6 +115,12 @@ def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[Tran
     return [TransitionRead.model_validate(t) for t in loss.history(s, card_id)]
 
 
+def _password_hook(call: StateChangeCall, password: str | None) -> OnActivation | None:
+    if password is None:
+        return None
+    return passwords.set_at_activation(call.rt, call.actor, password)
+
+
 @router.post("/cards/{card_id}/production", response_model=CardMoved)
 def produce(card_id: int, body: ProductionIn, call: StateChange) -> CardMoved | JSONResponse:
     """The bank reports the produced card (numbers, outlet; valid 10 years, C-2)."""
@@ -148,6 +155,7 @@ def pickup(card_id: int, body: PickupIn, call: StateChange) -> CardMoved | JSONR
                 by=body.by,
                 agent=agent_of(body.agent),
                 activate=body.activate,
+                also=_password_hook(call, body.medical_password),
             )
         ),
     )
@@ -188,26 +196,7 @@ def activate(card_id: int, body: ActivationIn, call: StateChange) -> CardMoved |
                 channel=body.channel,
                 agent=agent_of(body.agent),
                 old_medical_card_no=body.old_medical_card_no,
-            )
-        ),
-    )
-
-
-@router.post("/bank-messages/financial-activations", response_model=CardMoved)
-def financial_activation(
-    body: FinancialActivationIn, call: StateChange
-) -> CardMoved | JSONResponse:
-    """V-1, V-5: the bank's message (serial, ID number, bank card number)."""
-    return call.run(
-        body,
-        lambda uow: _moved(
-            service.financial_activation_message(
-                uow,
-                call.rt,
-                actor=call.actor,
-                serial=body.serial,
-                id_number=body.id_number,
-                bank_card_number=body.bank_card_number,
+                also=_password_hook(call, body.medical_password),
             )
         ),
     )

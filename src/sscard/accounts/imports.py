@@ -1,0 +1,361 @@
+"""Crediting medical accounts from files: a unit's monthly contributions, and the
+balances of old medical insurance cards taken over from the previous system.
+
+Same contract as the register imports: every line is checked first (one query per
+chunk), nothing is written if any line is bad unless ``skip_invalid``, and what is
+written goes in one transaction with batched statements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from sscard.access.model import Actor, require
+from sscard.accounts.ledger import account
+from sscard.accounts.model import AccountKind, TxnKind, check_amount
+from sscard.accounts.tables import Contribution, LedgerAccount, LedgerEntry, LedgerTxn
+from sscard.audit.tables import AuditRecord
+from sscard.core.errors import DomainError, InvalidInput
+from sscard.core.ids import parse_id_number
+from sscard.db.engine import UnitOfWork
+from sscard.register.importer import (
+    CHUNK,
+    ImportReport,
+    LineError,
+    Progress,
+    chunks,
+    read_rows,
+)
+from sscard.register.model import OrgKind
+from sscard.register.service import org_by_code
+from sscard.register.tables import Person
+from sscard.runtime import Runtime
+
+CONTRIBUTION_COLUMNS = ("id_number", "month", "amount_fen")
+OLD_CARD_COLUMNS = ("id_number", "balance_fen")
+MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
+
+
+def _amount(raw: str, field: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,9}", raw or ""):
+        raise InvalidInput(
+            f"{field} is a whole number of fen, e.g. 15000 for 150 yuan", field=field
+        )
+    return check_amount(int(raw), field)
+
+
+def _personal_accounts(
+    s: Session, person_ids: Iterable[int], now: Any, kind: AccountKind = AccountKind.PERSONAL
+) -> dict[int, int]:
+    """person id → ledger account id, opening the missing ones in one INSERT."""
+    wanted = set(person_ids)
+    found = dict(
+        s.execute(
+            select(LedgerAccount.person_id, LedgerAccount.id).where(
+                LedgerAccount.kind == kind.value, LedgerAccount.person_id.in_(wanted)
+            )
+        ).all()
+    )
+    missing = sorted(wanted - set(found))
+    if missing:
+        s.execute(
+            insert(LedgerAccount),
+            [
+                {
+                    "kind": kind.value,
+                    "person_id": p,
+                    "org_id": None,
+                    "balance_fen": 0,
+                    "created_at": now,
+                }
+                for p in missing
+            ],
+        )
+        found |= dict(
+            s.execute(
+                select(LedgerAccount.person_id, LedgerAccount.id).where(
+                    LedgerAccount.kind == kind.value, LedgerAccount.person_id.in_(missing)
+                )
+            ).all()
+        )
+    return {int(k or 0): int(v) for k, v in found.items()}
+
+
+def _write(
+    s: Session,
+    rt: Runtime,
+    *,
+    kind: TxnKind,
+    actor: Actor,
+    lines: list[dict[str, Any]],
+    credit: dict[int, int],
+    counter_id: int,
+    org_id: int | None,
+    source: str,
+) -> list[int]:
+    """Post one transaction per line (credit the person's account, debit the counter
+    account), with one INSERT per table and one UPDATE per account side."""
+    now = rt.now()
+    txn_ids = (
+        s.execute(
+            insert(LedgerTxn).returning(LedgerTxn.id, sort_by_parameter_order=True),
+            [
+                {
+                    "kind": kind.value,
+                    "person_id": ln["person_id"],
+                    "org_id": org_id,
+                    "card_id": None,
+                    "amount_fen": ln["amount"],
+                    "request_key": None,
+                    "request_fingerprint": None,
+                    "refund_of_id": None,
+                    "actor_staff_id": actor.staff_id,
+                    "created_at": now,
+                    "detail": {
+                        "source": source,
+                        **({"month": ln["month"]} if "month" in ln else {}),
+                    },
+                }
+                for ln in lines
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    entries = []
+    for txn_id, ln in zip(txn_ids, lines, strict=True):
+        entries.append(
+            {
+                "txn_id": txn_id,
+                "account_id": credit[ln["person_id"]],
+                "amount_fen": ln["amount"],
+                "created_at": now,
+            }
+        )
+        entries.append(
+            {
+                "txn_id": txn_id,
+                "account_id": counter_id,
+                "amount_fen": -ln["amount"],
+                "created_at": now,
+            }
+        )
+    s.execute(insert(LedgerEntry), entries)
+    per_account: dict[int, int] = {}
+    for ln in lines:
+        acc = credit[ln["person_id"]]
+        per_account[acc] = per_account.get(acc, 0) + ln["amount"]
+    table = cast(Table, LedgerAccount.__table__)
+    s.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(balance_fen=table.c.balance_fen + bindparam("b_amount")),
+        [{"b_id": a, "b_amount": v} for a, v in per_account.items()],
+    )
+    s.execute(
+        update(LedgerAccount)
+        .where(LedgerAccount.id == counter_id)
+        .values(balance_fen=LedgerAccount.balance_fen - sum(per_account.values()))
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        insert(AuditRecord),
+        [
+            {
+                "occurred_at": now,
+                "actor_staff_id": actor.staff_id,
+                "actor_org_id": actor.org_id,
+                "channel": "import",
+                "action": f"medical_account.{kind.value}",
+                "subject_type": "ledger_txn",
+                "subject_id": t,
+                "person_id": ln["person_id"],
+                "detail": {"amount_fen": ln["amount"], "source": source},
+            }
+            for t, ln in zip(txn_ids, lines, strict=True)
+        ],
+    )
+    return list(txn_ids)
+
+
+def import_contributions(
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    unit_code: str,
+    path: Path,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """C-4: a unit's monthly contribution file credits its insured persons' accounts."""
+    require(actor, "accounts.contributions")
+    s = uow.session
+    unit = org_by_code(s, unit_code, kind=OrgKind.UNIT)
+    report = ImportReport()
+    valid: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for chunk in chunks(read_rows(handle, CONTRIBUTION_COLUMNS), CHUNK):
+            report.read += len(chunk)
+            good = []
+            for line, raw in chunk:
+                try:
+                    number = parse_id_number(raw.get("id_number", "")).number
+                    month = raw.get("month", "")
+                    if not MONTH.fullmatch(month):
+                        raise InvalidInput("month is YYYY-MM, e.g. 2026-10", field="month")
+                    amount = _amount(raw.get("amount_fen", ""), "amount_fen")
+                except DomainError as exc:
+                    report.errors.append(LineError(line, exc.field or "", exc.detail))
+                    continue
+                if (number, month) in seen:
+                    report.errors.append(
+                        LineError(line, "month", "this person's month appears earlier")
+                    )
+                    continue
+                seen.add((number, month))
+                good.append({"line": line, "id_number": number, "month": month, "amount": amount})
+            persons = dict(
+                s.execute(
+                    select(Person.id_number, Person.id).where(
+                        Person.id_number.in_([g["id_number"] for g in good]),
+                        Person.unit_org_id == unit.id,
+                    )
+                ).all()
+            )
+            done = set(
+                s.execute(
+                    select(Contribution.person_id, Contribution.month).where(
+                        Contribution.unit_org_id == unit.id,
+                        Contribution.person_id.in_(list(persons.values())),
+                    )
+                ).all()
+            )
+            for g in good:
+                pid = persons.get(g["id_number"])
+                if pid is None:
+                    report.errors.append(
+                        LineError(
+                            g["line"], "id_number", f"not an insured person of unit {unit_code}"
+                        )
+                    )
+                elif (pid, g["month"]) in done:
+                    report.errors.append(
+                        LineError(g["line"], "month", f"{g['month']} was already imported")
+                    )
+                else:
+                    valid.append(g | {"person_id": pid})
+            if progress:
+                progress(len(chunk))
+    if report.errors and not skip_invalid:
+        return report
+    now = rt.now()
+    pool = account(s, AccountKind.FUND_POOL, org_id=unit.id, now=now)
+    for lines in chunks(valid, CHUNK):
+        credit = _personal_accounts(s, [ln["person_id"] for ln in lines], now)
+        txn_ids = _write(
+            s,
+            rt,
+            kind=TxnKind.CONTRIBUTION,
+            actor=actor,
+            lines=lines,
+            credit=credit,
+            counter_id=pool.id,
+            org_id=unit.id,
+            source=path.name,
+        )
+        s.execute(
+            insert(Contribution),
+            [
+                {
+                    "person_id": ln["person_id"],
+                    "unit_org_id": unit.id,
+                    "month": ln["month"],
+                    "amount_fen": ln["amount"],
+                    "txn_id": t,
+                    "created_at": now,
+                }
+                for t, ln in zip(txn_ids, lines, strict=True)
+            ],
+        )
+        report.written += len(lines)
+    uow.commit()
+    return report
+
+
+def import_old_card_balances(
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    path: Path,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Take over old medical insurance cards' balances; they move to the personal
+    account when the new card is first used at a pharmacy (V-1)."""
+    require(actor, "accounts.contributions")
+    s = uow.session
+    report = ImportReport()
+    valid: list[dict[str, Any]] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for chunk in chunks(read_rows(handle, OLD_CARD_COLUMNS), CHUNK):
+            report.read += len(chunk)
+            good = []
+            for line, raw in chunk:
+                try:
+                    number = parse_id_number(raw.get("id_number", "")).number
+                    amount = _amount(raw.get("balance_fen", ""), "balance_fen")
+                except DomainError as exc:
+                    report.errors.append(LineError(line, exc.field or "", exc.detail))
+                    continue
+                good.append({"line": line, "id_number": number, "amount": amount})
+            persons = dict(
+                s.execute(
+                    select(Person.id_number, Person.id).where(
+                        Person.id_number.in_([g["id_number"] for g in good]),
+                        Person.old_medical_card_no.is_not(None),
+                    )
+                ).all()
+            )
+            for g in good:
+                pid = persons.get(g["id_number"])
+                if pid is None:
+                    report.errors.append(
+                        LineError(
+                            g["line"], "id_number", "no registered person with an old medical card"
+                        )
+                    )
+                else:
+                    valid.append(g | {"person_id": pid})
+            if progress:
+                progress(len(chunk))
+    if report.errors and not skip_invalid:
+        return report
+    now = rt.now()
+    legacy = account(s, AccountKind.LEGACY, now=now)
+    for lines in chunks(valid, CHUNK):
+        credit = _personal_accounts(
+            s, [ln["person_id"] for ln in lines], now, kind=AccountKind.OLD_CARD
+        )
+        _write(
+            s,
+            rt,
+            kind=TxnKind.OLD_CARD_OPENING,
+            actor=actor,
+            lines=lines,
+            credit=credit,
+            counter_id=legacy.id,
+            org_id=None,
+            source=path.name,
+        )
+        report.written += len(lines)
+    uow.commit()
+    return report

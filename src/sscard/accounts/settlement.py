@@ -1,0 +1,330 @@
+"""Settlement at designated hospitals and pharmacies, and refunds (C-4, V-1, V-2, R-2)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sscard.access.model import Actor, require
+from sscard.accounts import passwords
+from sscard.accounts.ledger import Leg, account, balance, post
+from sscard.accounts.model import (
+    AccountKind,
+    SettlementKind,
+    TxnKind,
+    check_amount,
+    refuse_unusable,
+)
+from sscard.accounts.tables import LedgerTxn
+from sscard.audit.service import record
+from sscard.cards.model import CardState
+from sscard.cards.service import activate_card
+from sscard.cards.tables import Card
+from sscard.cards.transitions import load_card
+from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sscard.core.policy import Channel
+from sscard.register.model import OldCardState, OrgKind
+from sscard.register.tables import Person
+from sscard.runtime import Runtime
+
+KINDS_OF = {
+    OrgKind.HOSPITAL: {SettlementKind.OUTPATIENT, SettlementKind.INPATIENT},
+    OrgKind.PHARMACY: {SettlementKind.PHARMACY},
+}
+
+
+class KeyReused(InvalidInput):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the institution prints: the payment, the balance after it, the card."""
+
+    txn: LedgerTxn
+    balance_fen: int
+    card_id: int
+    card_state: str
+    activated: bool
+    replayed: bool
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _earlier(rt: Runtime, org_id: int, key: str, fingerprint: str) -> LedgerTxn | None:
+    with rt.uow() as uow:
+        txn = uow.session.scalar(
+            select(LedgerTxn).where(LedgerTxn.org_id == org_id, LedgerTxn.request_key == key)
+        )
+    if txn is not None and txn.request_fingerprint != fingerprint:
+        raise KeyReused(
+            "this idempotency key was used for another payment; use a new key",
+            field="idempotency_key",
+        )
+    return txn
+
+
+def _receipt(rt: Runtime, txn: LedgerTxn, *, replayed: bool, activated: bool) -> Receipt:
+    with rt.uow() as uow:
+        s = uow.session
+        personal = account(s, AccountKind.PERSONAL, person_id=txn.person_id, now=rt.now())
+        card = s.get(Card, txn.card_id) if txn.card_id else None
+        return Receipt(
+            txn=txn,
+            balance_fen=balance(s, personal.id),
+            card_id=card.id if card else 0,
+            card_state=card.state if card else "unknown",
+            activated=activated,
+            replayed=replayed,
+        )
+
+
+def _key(value: str) -> str:
+    key = (value or "").strip()
+    if not key or len(key) > 255:
+        raise InvalidInput(
+            "every payment carries an idempotency_key of 1 to 255 characters, "
+            "the same on every retry",
+            field="idempotency_key",
+        )
+    return key
+
+
+def settle(
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_number: str,
+    kind: str,
+    amount_fen: int,
+    idempotency_key: str,
+    password: str | None = None,
+    new_password: str | None = None,
+    old_medical_card_no: str | None = None,
+) -> Receipt:
+    """Pay from the medical personal account; a first use activates the card (V-1).
+
+    A retried call with the same idempotency key returns the first receipt and never
+    debits twice.
+    """
+    require(actor, "accounts.settle")
+    try:
+        what = SettlementKind(kind)
+    except ValueError:
+        raise InvalidInput("kind is outpatient, inpatient or pharmacy", field="kind") from None
+    if what not in KINDS_OF.get(actor.org_kind, set()):
+        raise Forbidden(f"a {actor.org_kind.value} does not settle '{what}'")
+    check_amount(amount_fen)
+    key = _key(idempotency_key)
+    number = (card_number or "").strip().upper()
+    fingerprint = _fingerprint(number, what.value, amount_fen)
+    assert actor.org_id is not None
+    earlier = _earlier(rt, actor.org_id, key, fingerprint)
+    if earlier is not None:
+        return _receipt(rt, earlier, replayed=True, activated=False)
+    with rt.uow() as uow:
+        card = uow.session.scalar(select(Card).where(Card.card_number == number))
+        if card is None:
+            raise NotFound("no card with this card number", field="card_number")
+        first_use = card.state == CardState.RECEIVED
+        person_id = card.person_id
+    if first_use:
+        if not new_password:
+            raise InvalidInput(
+                "first use of this card: the holder sets the consumption password now "
+                "(new_password), which activates the card (V-1, V-2)",
+                field="new_password",
+            )
+    else:
+        refuse_unusable(CardState(card.state))
+        passwords.verify(rt, actor=actor, person_id=person_id, password=password or "")
+    try:
+        with rt.uow() as uow:
+            txn, activated = _settle_in(
+                uow.session,
+                rt,
+                actor=actor,
+                card_id=card.id,
+                what=what,
+                amount_fen=amount_fen,
+                key=key,
+                fingerprint=fingerprint,
+                new_password=new_password,
+                old_medical_card_no=old_medical_card_no,
+            )
+            uow.commit()
+    except IntegrityError:  # the same key raced in: answer with the first payment
+        earlier = _earlier(rt, actor.org_id, key, fingerprint)
+        if earlier is None:
+            raise
+        return _receipt(rt, earlier, replayed=True, activated=False)
+    return _receipt(rt, txn, replayed=False, activated=activated)
+
+
+def _settle_in(
+    s: Session,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    what: SettlementKind,
+    amount_fen: int,
+    key: str,
+    fingerprint: str,
+    new_password: str | None,
+    old_medical_card_no: str | None,
+) -> tuple[LedgerTxn, bool]:
+    now = rt.now()
+    card = load_card(s, card_id)  # row lock: a racing activation or loss report waits
+    person = s.get(Person, card.person_id)
+    assert person is not None
+    activated = False
+    if card.state == CardState.RECEIVED and new_password:
+        channel = Channel.PHARMACY if what is SettlementKind.PHARMACY else Channel.HOSPITAL
+        had_old_card = person.old_medical_card_state in (
+            OldCardState.NORMAL,
+            OldCardState.RESTRICTED,
+        )
+        activate_card(
+            s,
+            rt,
+            card,
+            actor=actor,
+            channel=channel,
+            agent=None,
+            old_medical_card_no=old_medical_card_no,
+        )
+        passwords.set_password(
+            s,
+            rt,
+            actor=actor,
+            person=person,
+            password=new_password,
+            field="new_password",
+            event="set_at_activation",
+        )
+        if channel is Channel.PHARMACY and had_old_card:
+            _move_old_card_balance(s, rt, person_id=person.id, actor=actor, card_id=card.id)
+        activated = True
+    refuse_unusable(CardState(card.state))
+    personal = account(s, AccountKind.PERSONAL, person_id=person.id, now=now)
+    assert actor.org_id is not None
+    institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
+    txn = post(
+        s,
+        kind=TxnKind.SETTLEMENT,
+        person_id=person.id,
+        org_id=actor.org_id,
+        card_id=card.id,
+        actor_staff_id=actor.staff_id,
+        request_key=key,
+        fingerprint=fingerprint,
+        now=now,
+        detail={"kind": what.value},
+        legs=[Leg(personal.id, -amount_fen), Leg(institution.id, amount_fen, True)],
+    )
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="medical_account.settled",
+        subject_type="ledger_txn",
+        subject_id=txn.id,
+        person_id=person.id,
+        channel=actor.org_kind.value,
+        detail={"amount_fen": amount_fen, "kind": what.value, "card_id": card.id},
+    )
+    return txn, activated
+
+
+def _move_old_card_balance(
+    s: Session, rt: Runtime, *, person_id: int, actor: Actor, card_id: int
+) -> None:
+    """V-1 at a pharmacy: the old medical insurance card's balance moves to the account."""
+    now = rt.now()
+    old = account(s, AccountKind.OLD_CARD, person_id=person_id, now=now)
+    amount = balance(s, old.id)
+    if amount <= 0:
+        return
+    personal = account(s, AccountKind.PERSONAL, person_id=person_id, now=now)
+    post(
+        s,
+        kind=TxnKind.OLD_CARD_TRANSFER,
+        person_id=person_id,
+        card_id=card_id,
+        actor_staff_id=actor.staff_id,
+        org_id=actor.org_id,
+        now=now,
+        legs=[Leg(old.id, -amount), Leg(personal.id, amount)],
+    )
+
+
+def refund(
+    rt: Runtime, *, actor: Actor, settlement_id: int, amount_fen: int, idempotency_key: str
+) -> Receipt:
+    """Refund a settlement once, for at most its amount, at the institution that took it."""
+    require(actor, "accounts.settle")
+    check_amount(amount_fen)
+    key = _key(idempotency_key)
+    assert actor.org_id is not None
+    fingerprint = _fingerprint("refund", settlement_id, amount_fen)
+    earlier = _earlier(rt, actor.org_id, key, fingerprint)
+    if earlier is not None:
+        return _receipt(rt, earlier, replayed=True, activated=False)
+    try:
+        with rt.uow() as uow:
+            s = uow.session
+            original = s.get(LedgerTxn, settlement_id)
+            if original is None or original.kind != TxnKind.SETTLEMENT:
+                raise NotFound(f"no settlement with id {settlement_id}")
+            if original.org_id != actor.org_id:
+                raise Forbidden("a settlement is refunded by the institution that took it")
+            if s.scalar(select(LedgerTxn.id).where(LedgerTxn.refund_of_id == original.id)):
+                raise Conflict(
+                    "this settlement was already refunded; a refund is made once",
+                    reason="already_refunded",
+                )
+            if amount_fen > original.amount_fen:
+                raise InvalidInput(
+                    f"a refund is at most the original {original.amount_fen} fen",
+                    field="amount_fen",
+                )
+            now = rt.now()
+            personal = account(s, AccountKind.PERSONAL, person_id=original.person_id, now=now)
+            institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
+            txn = post(
+                s,
+                kind=TxnKind.REFUND,
+                person_id=original.person_id,
+                org_id=actor.org_id,
+                card_id=original.card_id,
+                actor_staff_id=actor.staff_id,
+                request_key=key,
+                fingerprint=fingerprint,
+                refund_of_id=original.id,
+                now=now,
+                legs=[Leg(personal.id, amount_fen), Leg(institution.id, -amount_fen, True)],
+            )
+            record(
+                s,
+                actor=actor,
+                at=now,
+                action="medical_account.refunded",
+                subject_type="ledger_txn",
+                subject_id=txn.id,
+                person_id=original.person_id,
+                detail={"amount_fen": amount_fen, "settlement_id": original.id},
+            )
+            uow.commit()
+    except IntegrityError:
+        earlier = _earlier(rt, actor.org_id, key, fingerprint)
+        if earlier is None:
+            raise Conflict("this settlement was refunded at the same moment") from None
+        return _receipt(rt, earlier, replayed=True, activated=False)
+    return _receipt(rt, txn, replayed=False, activated=False)

@@ -1,0 +1,113 @@
+"""The issuing bank's endpoints: financial activation, passwords, account inquiry (C-1).
+
+Card and ID numbers travel only in request bodies, never in URLs; passwords only
+come in, and count into Idempotency-Key fingerprints only as a keyed digest.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from sscard.api.deps import CurrentActor, ReadSession
+from sscard.api.idempotency import StateChange
+from sscard.bank import service
+from sscard.bank.schemas import (
+    AccountChanged,
+    AccountDetail,
+    AccountEventRead,
+    AccountRead,
+    CardIn,
+    FinancialActivationIn,
+    PasswordChangeIn,
+    PasswordCheckIn,
+    PasswordCheckRead,
+    PasswordResetIn,
+)
+
+router = APIRouter(prefix="/bank", tags=["bank"])
+
+
+def _changed(change: service.AccountChange) -> AccountChanged:
+    return AccountChanged.of(change.account, change.event)
+
+
+@router.post("/financial-activations", response_model=AccountChanged)
+def activate(body: FinancialActivationIn, call: StateChange) -> AccountChanged | JSONResponse:
+    """V-1, V-2: activate the financial application and set its password; tells the center."""
+    return call.run(
+        body.fingerprint(),
+        lambda uow: _changed(
+            service.activate_financial(
+                uow,
+                call.rt,
+                actor=call.actor,
+                bank_card_number=body.bank_card_number,
+                id_number=body.id_number,
+                financial_password=body.financial_password.get_secret_value(),
+            )
+        ),
+    )
+
+
+@router.post("/password-checks", response_model=PasswordCheckRead)
+def check_password(body: PasswordCheckIn, call: StateChange) -> PasswordCheckRead | JSONResponse:
+    """P-2: check the financial password; wrong entries count, enough of them lock it."""
+    return call.run(
+        body.fingerprint(),
+        lambda uow: PasswordCheckRead.of(
+            service.verify_financial_password(
+                uow,
+                call.rt,
+                actor=call.actor,
+                bank_card_number=body.bank_card_number,
+                financial_password=body.financial_password.get_secret_value(),
+            )
+        ),
+    )
+
+
+@router.post("/password-resets", response_model=AccountChanged)
+def reset_password(body: PasswordResetIn, call: StateChange) -> AccountChanged | JSONResponse:
+    """P-2: unlock and reset the financial password at an outlet with ID and card."""
+    return call.run(
+        body.fingerprint(),
+        lambda uow: _changed(
+            service.reset_financial_password(
+                uow,
+                call.rt,
+                actor=call.actor,
+                bank_card_number=body.bank_card_number,
+                id_number=body.id_number,
+                new_password=body.new_password.get_secret_value(),
+            )
+        ),
+    )
+
+
+@router.post("/password-changes", response_model=AccountChanged)
+def change_password(body: PasswordChangeIn, call: StateChange) -> AccountChanged | JSONResponse:
+    """P-3: change the financial password with the old one."""
+    return call.run(
+        body.fingerprint(),
+        lambda uow: _changed(
+            service.change_financial_password(
+                uow,
+                call.rt,
+                actor=call.actor,
+                bank_card_number=body.bank_card_number,
+                old_password=body.old_password.get_secret_value(),
+                new_password=body.new_password.get_secret_value(),
+            )
+        ),
+    )
+
+
+@router.post("/accounts/search", response_model=AccountDetail)
+def search_account(body: CardIn, s: ReadSession, actor: CurrentActor) -> AccountDetail:
+    """The account of a bank card and its latest events, for its own bank (S-1)."""
+    found = service.find_account(s, actor=actor, bank_card_number=body.bank_card_number)
+    return AccountDetail(
+        account=AccountRead.of(found.account),
+        events=[AccountEventRead.model_validate(e) for e in found.events],
+    )

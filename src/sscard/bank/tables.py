@@ -1,0 +1,63 @@
+"""The bank's own tables: financial accounts and their history (C-1).
+
+No foreign key reaches the social security side's tables: ``card_id`` is the center's
+card id kept as an opaque reference from its messages, and ``holder_id_number`` is the
+bank's own customer (KYC) data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sscard.db.base import Base, BigId
+
+
+class BankAccount(Base):
+    """The financial application of one card: a bank debit account."""
+
+    __tablename__ = "bank_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(16))
+    bank_card_number: Mapped[str] = mapped_column(String(19), unique=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    card_id: Mapped[int] = mapped_column(BigId, unique=True)
+    holder_id_number: Mapped[str] = mapped_column(String(18), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    state_before_freeze: Mapped[str | None] = mapped_column(String(16))
+    # argon2id over HMAC(bank key, password); never the password itself (P-1, C-1).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    frozen_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # A bank's account list walks its accounts by id.
+        Index("ix_bank_accounts_bank_id", "bank_code", "id"),
+    )
+
+
+class BankAccountEvent(Base):
+    """One change of one account: state moves and password events."""
+
+    __tablename__ = "bank_account_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    actor_staff_id: Mapped[int | None] = mapped_column(BigId)
+    occurred_at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_bank_account_events_account", "account_id", "id"),)

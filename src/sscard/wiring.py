@@ -1,0 +1,18 @@
+"""Who listens to which message: run once by every entry point (server, CLI, tests).
+
+The bank side and the center talk only through ``sscard.messages`` (C-1); their handlers
+subscribe when their modules are imported, and ``wire`` makes sure they are.
+"""
+
+from __future__ import annotations
+
+from sscard.messages import BUS, CardsMoved, FinancialActivated
+
+
+def wire() -> None:
+    """Subscribe every message handler (again is harmless: the bus ignores repeats)."""
+    from sscard.bank import follow
+    from sscard.cards import service as cards
+
+    BUS.subscribe(CardsMoved, follow.on_cards_moved)
+    BUS.subscribe(FinancialActivated, cards.receive_financial_activation)

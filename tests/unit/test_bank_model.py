@@ -1,0 +1,108 @@
+"""The financial account's pure rules: transitions, what card moves mean, password entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from sscard.bank.model import (
+    ENDED,
+    HELD,
+    PRODUCE,
+    REPORTED_LOST,
+    AccountAction,
+    AccountState,
+    account_action_for,
+    enter_password,
+    next_state,
+)
+from sscard.cards.model import HELD as HELD_BY_HOLDER
+from sscard.cards.model import LOST, TERMINAL, Action, CardState
+from sscard.core.errors import IllegalTransition
+
+A = AccountState
+
+
+def test_c_1_activation_only_from_issued() -> None:
+    assert next_state(A.ISSUED, AccountAction.ACTIVATE) is A.ACTIVE
+    for state in (A.ACTIVE, A.FROZEN, A.CLOSED):
+        with pytest.raises(IllegalTransition) as refused:
+            next_state(state, AccountAction.ACTIVATE)
+        assert refused.value.extra["current_state"] == state.value
+        assert f"'{state.value}'" in refused.value.detail
+
+
+def test_r_2_freeze_remembers_and_unfreeze_restores() -> None:
+    assert next_state(A.ISSUED, AccountAction.FREEZE) is A.FROZEN
+    assert next_state(A.ACTIVE, AccountAction.FREEZE) is A.FROZEN
+    assert next_state(A.FROZEN, AccountAction.UNFREEZE, A.ACTIVE) is A.ACTIVE
+    assert next_state(A.FROZEN, AccountAction.UNFREEZE, A.ISSUED) is A.ISSUED
+    assert next_state(A.FROZEN, AccountAction.UNFREEZE, None) is A.ISSUED
+
+
+def test_r_3_a_closed_account_never_moves_again() -> None:
+    for state in (A.ISSUED, A.ACTIVE, A.FROZEN):
+        assert next_state(state, AccountAction.CLOSE) is A.CLOSED
+    for action in AccountAction:
+        with pytest.raises(IllegalTransition) as refused:
+            next_state(A.CLOSED, action)
+        assert refused.value.extra["allowed"] == []
+        assert "R-3" in refused.value.detail
+
+
+def test_l_2_a_frozen_account_names_the_way_out() -> None:
+    with pytest.raises(IllegalTransition) as refused:
+        next_state(A.FROZEN, AccountAction.ACTIVATE)
+    assert refused.value.extra["allowed"] == ["close", "unfreeze"]
+
+
+@pytest.mark.parametrize(
+    ("card_action", "before", "after", "expected"),
+    [
+        ("produce", "ordered", "at_outlet", AccountAction.OPEN),
+        ("report_lost_oral", "active", "lost_oral", AccountAction.FREEZE),  # L-1
+        ("report_lost_written", "received", "lost_written", AccountAction.FREEZE),  # L-2
+        ("report_lost_written", "lost_oral", "lost_written", None),  # frozen already
+        ("report_lost_written", "lost_auto", "lost_written", AccountAction.FREEZE),
+        ("auto_report_lost", "received", "lost_auto", None),  # V-5: nothing to freeze
+        ("oral_report_lapse", "lost_oral", "active", AccountAction.UNFREEZE),  # L-1
+        ("cancel_loss_report", "lost_written", "received", AccountAction.UNFREEZE),  # L-3
+        ("cancel_loss_report", "lost_auto", "received", None),
+        ("replace", "lost_written", "replaced", AccountAction.CLOSE),  # R-3
+        ("change", "active", "destroyed", AccountAction.CLOSE),  # R-4
+        ("destroy_unclaimed", "at_outlet", "destroyed", AccountAction.CLOSE),  # D-2
+        ("supersede", "active", "superseded", AccountAction.CLOSE),  # V-3
+        ("financial_activate", "received", "active", None),
+        ("activate", "received", "active", None),
+        ("pickup_by_holder", "at_outlet", "received", None),
+    ],
+)
+def test_c_1_card_moves_map_to_account_actions(
+    card_action: str, before: str, after: str, expected: AccountAction | None
+) -> None:
+    assert account_action_for(card_action, before, after) is expected
+
+
+def test_c_1_the_bank_speaks_the_center_s_card_vocabulary() -> None:
+    """The bank names card states and actions as strings; they must be the center's."""
+    assert {*REPORTED_LOST, *HELD, *ENDED} <= {s.value for s in CardState}
+    assert Action.PRODUCE.value == PRODUCE
+    assert {s.value for s in LOST} - REPORTED_LOST == {CardState.LOST_AUTO.value}
+    assert {s.value for s in TERMINAL} == ENDED
+    assert {s.value for s in HELD_BY_HOLDER} == HELD
+
+
+def test_p_2_consecutive_wrong_entries_lock_and_a_right_one_resets() -> None:
+    first = enter_password(right=False, failed_attempts=0, max_wrong=3)
+    assert (first.verified, first.failed_attempts, first.locked, first.attempts_left) == (
+        False,
+        1,
+        False,
+        2,
+    )
+    assert enter_password(right=True, failed_attempts=2, max_wrong=3).failed_attempts == 0
+    third = enter_password(right=False, failed_attempts=2, max_wrong=3)
+    assert third.locked
+    assert third.attempts_left == 0
+    assert third.event is not None
+    assert third.event.value == "password_locked"
+    assert enter_password(right=False, failed_attempts=0, max_wrong=1).locked  # policy count
