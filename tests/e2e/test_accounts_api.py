@@ -133,3 +133,48 @@ def test_p_2_reset_and_p_3_change_over_http(world: World, client: TestClient) ->
         )
     )
     assert reset["result"] == "reset"
+
+
+def test_v_2_outlet_sets_both_passwords_in_one_activation(world: World, client: TestClient) -> None:
+    card = world.card("received")
+    with world.rt.uow() as uow:
+        person = uow.session.get(Person, card.person_id)
+        assert person is not None
+    outlet = auth(world, OrgKind.OUTLET)
+    body = {
+        "channel": "outlet",
+        "medical_password": "482913",
+        "financial_password": "730416",
+        "id_number": person.id_number,
+    }
+    trivial = client.post(
+        f"/cards/{card.id}/activations",
+        headers=outlet,
+        json=body | {"financial_password": "111111"},
+    )
+    assert trivial.status_code == 422
+    assert trivial.json()["field"] == "financial_password"
+    assert world.reload(card).state == "received"  # nothing of the activation was kept
+    done = ok(client.post(f"/cards/{card.id}/activations", headers=outlet, json=body))
+    assert [t["action"] for t in done["transitions"]] == ["activate"]
+    fresh = world.reload(card)
+    assert fresh.state == "active"
+    assert fresh.financial_activated_at is not None
+    account = ok(
+        client.post(
+            "/bank/accounts/search",
+            headers=outlet,
+            json={"bank_card_number": card.bank_card_number},
+        )
+    )
+    assert account["account"]["state"] == "active"
+    assert account["account"]["password_set"] is True
+    check = ok(
+        client.post(
+            "/bank/password-checks",
+            headers=outlet,
+            json={"bank_card_number": card.bank_card_number, "financial_password": "730416"},
+        )
+    )
+    assert check["verified"] is True
+    assert "730416" not in str(done) + str(account) + str(check)

@@ -49,6 +49,9 @@ SOCIAL_SIDE = (
 MAY_IMPORT_BANK = (
     "sscard.bank",
     "sscard.api.routes.bank",
+    # An outlet activating both applications at one visit (V-2) composes the two
+    # sides in the entry point, each through its own service.
+    "sscard.api.activation",
     "sscard.api.app",
     "sscard.wiring",
     "sscard.cli",

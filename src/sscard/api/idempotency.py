@@ -7,8 +7,10 @@ with another body is refused with ``idempotency_key_reused``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
@@ -19,12 +21,18 @@ from sscard.access.model import Actor
 from sscard.api.deps import CurrentActor, RuntimeDep
 from sscard.api.errors import PROBLEM
 from sscard.core.errors import DomainError
+from sscard.core.keys import load_key
 from sscard.db import idempotency
 from sscard.db.engine import UnitOfWork
 from sscard.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+@cache
+def _fingerprint_key() -> bytes:
+    return load_key("requests")
 
 
 def once(
@@ -41,8 +49,11 @@ def once(
     if key is None or actor.staff_id is None:
         return act()
     payload = body.model_dump_json() if body is not None else ""
-    fingerprint = hashlib.sha256(
-        f"{request.method} {request.url.path}\n{payload}".encode()
+    # Keyed: a body may hold a six-digit password, which a plain hash would give away.
+    fingerprint = hmac.new(
+        _fingerprint_key(),
+        f"{request.method} {request.url.path}\n{payload}".encode(),
+        hashlib.sha256,
     ).hexdigest()
     factory = rt.session_factory
     earlier = idempotency.claim(

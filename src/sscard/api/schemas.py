@@ -425,6 +425,8 @@ class PickupIn(_In):
     agent: AgentIn | None = None
     activate: bool = False
     medical_password: str | None = Field(default=None, max_length=6)
+    financial_password: str | None = Field(default=None, max_length=6)
+    id_number: str | None = Field(default=None, max_length=40)  # shown for the bank's check
 
 
 class ReturnIn(_In):
@@ -435,8 +437,11 @@ class ActivationIn(_In):
     channel: str
     agent: AgentIn | None = None
     old_medical_card_no: str | None = Field(default=None, max_length=32)
-    # V-2: the consumption password is set at activation (six digits, never returned).
+    # V-2: both passwords are set at activation (six digits each, never returned); the
+    # financial one at an outlet, with the holder's ID for the bank's check.
     medical_password: str | None = Field(default=None, max_length=6)
+    financial_password: str | None = Field(default=None, max_length=6)
+    id_number: str | None = Field(default=None, max_length=40)
 
 
 class LossReportIn(_In):

@@ -97,8 +97,30 @@ def activate_financial(
     financial_password: str,
 ) -> AccountChange:
     """V-1, V-2: activate the financial application at an outlet with ID and card."""
+    change = activate_financial_in(
+        uow.session,
+        rt,
+        actor=actor,
+        bank_card_number=bank_card_number,
+        id_number=id_number,
+        financial_password=financial_password,
+    )
+    uow.commit()
+    return change
+
+
+def activate_financial_in(
+    s: Session,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    bank_card_number: str,
+    id_number: str,
+    financial_password: str,
+) -> AccountChange:
+    """The financial activation inside the caller's transaction (an outlet activating
+    both applications at one counter visit, V-2)."""
     require(actor, "bank.activate")
-    s = uow.session
     account = load_account(s, bank_card_number, lock=False)
     require_own_bank(actor, account.bank_code)
     holder = _holder(account, id_number)
@@ -132,7 +154,6 @@ def activate_financial(
     event = record_event(
         s, account, actor=actor, at=now, action=AccountAction.ACTIVATE, from_state=current.value
     )
-    uow.commit()
     return AccountChange(account, event)
 
 

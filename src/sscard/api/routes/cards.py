@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from sscard.access.model import require, require_own_bank
-from sscard.accounts import passwords
+from sscard.api.activation import activation_hooks
 from sscard.api.deps import CurrentActor, ReadSession
 from sscard.api.idempotency import StateChange, StateChangeCall
 from sscard.api.schemas import (
@@ -115,10 +115,14 @@ def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[Tran
     return [TransitionRead.model_validate(t) for t in loss.history(s, card_id)]
 
 
-def _password_hook(call: StateChangeCall, password: str | None) -> OnActivation | None:
-    if password is None:
-        return None
-    return passwords.set_at_activation(call.rt, call.actor, password)
+def _password_hook(call: StateChangeCall, body: ActivationIn | PickupIn) -> OnActivation | None:
+    return activation_hooks(
+        call.rt,
+        call.actor,
+        medical_password=body.medical_password,
+        financial_password=body.financial_password,
+        id_number=body.id_number,
+    )
 
 
 @router.post("/cards/{card_id}/production", response_model=CardMoved)
@@ -155,7 +159,7 @@ def pickup(card_id: int, body: PickupIn, call: StateChange) -> CardMoved | JSONR
                 by=body.by,
                 agent=agent_of(body.agent),
                 activate=body.activate,
-                also=_password_hook(call, body.medical_password),
+                also=_password_hook(call, body),
             )
         ),
     )
@@ -196,7 +200,7 @@ def activate(card_id: int, body: ActivationIn, call: StateChange) -> CardMoved |
                 channel=body.channel,
                 agent=agent_of(body.agent),
                 old_medical_card_no=body.old_medical_card_no,
-                also=_password_hook(call, body.medical_password),
+                also=_password_hook(call, body),
             )
         ),
     )
