@@ -60,6 +60,16 @@ class FinancialActivated:
 
 
 @dataclass(frozen=True, slots=True)
+class OldMedicalCardClosed:
+    """Social side, cards → accounts (V-1): the old medical insurance card was read at a
+    pharmacy and closed; its balance moves to the personal account."""
+
+    person_id: int
+    card_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """Where a message is delivered: the sender's transaction, runtime and actor."""
 

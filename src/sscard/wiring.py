@@ -6,13 +6,15 @@ subscribe when their modules are imported, and ``wire`` makes sure they are.
 
 from __future__ import annotations
 
-from sscard.messages import BUS, CardsMoved, FinancialActivated
+from sscard.messages import BUS, CardsMoved, FinancialActivated, OldMedicalCardClosed
 
 
 def wire() -> None:
     """Subscribe every message handler (again is harmless: the bus ignores repeats)."""
+    from sscard.accounts import settlement
     from sscard.bank import follow
     from sscard.cards import service as cards
 
     BUS.subscribe(CardsMoved, follow.on_cards_moved)
     BUS.subscribe(FinancialActivated, cards.receive_financial_activation)
+    BUS.subscribe(OldMedicalCardClosed, settlement.move_old_card_balance)

@@ -178,3 +178,17 @@ def test_v_2_outlet_sets_both_passwords_in_one_activation(world: World, client: 
     )
     assert check["verified"] is True
     assert "730416" not in str(done) + str(account) + str(check)
+
+
+def test_v_2_activation_without_the_consumption_password_is_refused(
+    world: World, client: TestClient
+) -> None:
+    card = world.card("received")
+    response = client.post(
+        f"/cards/{card.id}/activations",
+        headers=auth(world, OrgKind.OUTLET),
+        json={"channel": "outlet"},
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "medical_password"
+    assert world.reload(card).state == "received"

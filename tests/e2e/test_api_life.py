@@ -94,7 +94,9 @@ def test_card_life_over_http(
     world.goto(world.working_days_after(world.rt.today(), 30))
     picked = ok(
         client.post(
-            f"/cards/{card['id']}/pickups", headers=outlet, json={"by": "holder", "activate": True}
+            f"/cards/{card['id']}/pickups",
+            headers=outlet,
+            json={"by": "holder", "activate": True, "medical_password": "482913"},
         )
     )
     assert [t["action"] for t in picked["transitions"]] == ["pickup_by_holder", "activate"]

@@ -16,6 +16,7 @@ from sscard.cards import loss
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
 from sscard.core.errors import Conflict, Forbidden, InvalidInput
+from sscard.core.policy import Channel
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
@@ -396,3 +397,132 @@ def test_c_4_ledger_check_names_a_tampered_balance(world: World) -> None:
         )
         problems = check(uow.session)
     assert [(p.what, p.stored) for p in problems] == [("account", 999_999)]
+
+
+def test_v_1_pharmacy_activation_at_the_counter_moves_the_old_card_balance(
+    world: World, tmp_path: Path
+) -> None:
+    from sscard.cards import service as cards
+
+    person = world.person(old_card=True)
+    card = world.card("received", person=person)
+    csv = tmp_path / "old.csv"
+    csv.write_text(f"id_number,balance_fen\n{person.id_number},2500\n")
+    with world.rt.uow() as uow:
+        import_old_card_balances(uow, world.rt, actor=world.actor(OrgKind.CENTER), path=csv)
+    pharmacy = world.actor(OrgKind.PHARMACY)
+    with world.rt.uow() as uow:
+        cards.activate(
+            uow,
+            world.rt,
+            actor=pharmacy,
+            card_id=card.id,
+            channel="pharmacy",
+            old_medical_card_no="YB000000001",
+            also=passwords.set_at_activation(world.rt, pharmacy, PIN),
+        )
+    assert personal_balance(world, person.id) == 2_500
+    with world.rt.uow() as uow:
+        assert check(uow.session) == []
+
+
+def test_v_1_old_card_read_later_at_a_pharmacy_hands_over_its_balance(
+    world: World, tmp_path: Path
+) -> None:
+    person = world.person(old_card=True)
+    mine = world.card("active", person=person)  # activated at an outlet: old card still open
+    with world.rt.uow() as uow:
+        holder = uow.session.get(Person, person.id)
+        assert holder is not None
+        passwords.set_password(
+            uow.session,
+            world.rt,
+            actor=world.actor(OrgKind.OUTLET),
+            person=holder,
+            password=PIN,
+            field="pin",
+            event="set",
+        )
+        uow.commit()
+    csv = tmp_path / "old.csv"
+    csv.write_text(f"id_number,balance_fen\n{person.id_number},3000\n")
+    with world.rt.uow() as uow:
+        import_old_card_balances(uow, world.rt, actor=world.actor(OrgKind.CENTER), path=csv)
+    receipt = pay(
+        world, mine, 1_000, "ph-later", kind="pharmacy", old_medical_card_no="YB000000001"
+    )
+    assert receipt.balance_fen == 2_000
+
+
+def test_v_1_old_card_balance_is_taken_over_once(world: World, tmp_path: Path) -> None:
+    person = world.person(old_card=True)
+    csv = tmp_path / "old.csv"
+    csv.write_text(f"id_number,balance_fen\n{person.id_number},4000\n{person.id_number},4000\n")
+    center = world.actor(OrgKind.CENTER)
+    with world.rt.uow() as uow:
+        twice = import_old_card_balances(uow, world.rt, actor=center, path=csv)
+    assert [(e.line, e.field) for e in twice.errors] == [(3, "id_number")]
+    csv.write_text(f"id_number,balance_fen\n{person.id_number},4000\n")
+    with world.rt.uow() as uow:
+        assert import_old_card_balances(uow, world.rt, actor=center, path=csv).written == 1
+    with world.rt.uow() as uow:
+        again = import_old_card_balances(uow, world.rt, actor=center, path=csv)
+    assert again.written == 0
+    assert "already taken over" in again.errors[0].message
+
+
+def test_v_1_first_use_refused_when_the_card_was_activated_meanwhile(world: World) -> None:
+    card = ready_card(world, balance=1_000)  # already active
+    with pytest.raises(Conflict) as exc:
+        settlement._activate_on_first_use(
+            world.rt,
+            actor=world.actor(OrgKind.HOSPITAL),
+            card_id=card.id,
+            channel=Channel.HOSPITAL,
+            new_password="602417",
+            old_medical_card_no=None,
+        )
+    assert exc.value.extra["reason"] == "activated_meanwhile"
+    assert personal_balance(world, card.person_id) == 1_000
+
+
+def test_v_1_first_use_activates_even_when_the_account_is_empty(world: World) -> None:
+    card = world.card("received")
+    with pytest.raises(InsufficientBalance):
+        pay(world, card, 100, "empty-first", password=None, new_password=PIN)
+    assert world.reload(card).state == CardState.ACTIVE  # the registration activated it
+    credit(world, card.person_id, 500)
+    assert pay(world, card, 100, "then-pays").balance_fen == 400
+
+
+def test_replayed_receipt_shows_the_first_answer(world: World) -> None:
+    card = ready_card(world, balance=5_000)
+    first = pay(world, card, 700, "same-receipt")
+    credit(world, card.person_id, 9_000)
+    again = pay(world, card, 700, "same-receipt", password=None)
+    assert again.replayed
+    assert again.balance_fen == first.balance_fen == 4_300
+
+
+def test_p_3_no_password_change_with_a_lost_or_dead_card(world: World) -> None:
+    card = ready_card(world, state="replaced", balance=0)
+    with pytest.raises(CardNotUsable):
+        passwords.change(
+            world.rt,
+            actor=world.actor(OrgKind.PHARMACY),
+            card_number=card.card_number or "",
+            old_password=PIN,
+            new_password="602417",
+        )
+
+
+def test_c_4_ledger_check_finds_a_negative_personal_balance(world: World) -> None:
+    card = ready_card(world, balance=500)
+    with world.rt.uow() as uow:
+        uow.session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.person_id == card.person_id)
+            .values(balance_fen=-5)
+        )
+        problems = check(uow.session)
+    assert ("negative balance", -5) in [(p.what, p.stored) for p in problems]

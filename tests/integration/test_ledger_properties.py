@@ -159,3 +159,37 @@ def test_c_4_same_key_racing_debits_once_on_postgresql(committed: World) -> None
         t.join(timeout=60)
     assert {r.txn.id for r in results} == {results[0].txn.id}
     assert personal_balance(world, card.person_id) == 600
+
+
+def test_p_2_parallel_wrong_entries_all_count_on_postgresql(committed: World) -> None:
+    from sscard.accounts import passwords
+    from sscard.accounts.tables import MedicalPassword
+
+    world = committed
+    card = ready_card(world, balance=0)
+    hospital = world.actor(OrgKind.HOSPITAL)
+    barrier = threading.Barrier(6)
+    results: list[Any] = [None] * 6
+
+    def guess(i: int) -> None:
+        barrier.wait()
+        try:
+            passwords.verify(
+                world.rt, actor=hospital, person_id=card.person_id, password=f"77777{i}"
+            )
+        except DomainError as exc:  # collected and asserted below
+            results[i] = exc
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    with world.rt.uow() as uow:
+        row = uow.session.get(MedicalPassword, card.person_id)
+        assert row is not None
+        assert row.failed_attempts == world.rt.policy.passwords.max_wrong_attempts
+        assert row.locked_at is not None
+    assert all(isinstance(r, passwords.WrongPassword | passwords.PasswordLocked) for r in results)
+    with pytest.raises(passwords.PasswordLocked):  # the right one too, until reset
+        passwords.verify(world.rt, actor=hospital, person_id=card.person_id, password=PIN)

@@ -7,6 +7,7 @@ GB 11643, GB 32100 and Luhn, so the tests do not trust the code under test.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -509,3 +510,22 @@ def test_masked_bank_card_never_contains_the_middle_digits(number: str) -> None:
     assert masked[:6] == number[:6]
     assert masked[-4:] == number[-4:]
     assert set(masked[6:-4]) == {"*"}
+
+
+def test_c_1_missing_key_stops_unless_creation_is_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sscard.core.errors import DomainError
+    from sscard.core.keys import load_key
+
+    monkeypatch.delenv("SSCARD_PROBE_KEY", raising=False)
+    monkeypatch.delenv("SSCARD_CREATE_KEYS", raising=False)
+    monkeypatch.setenv("SSCARD_KEY_DIR", str(tmp_path))
+    with pytest.raises(DomainError) as exc:
+        load_key("probe")
+    assert exc.value.code == "key_unavailable"
+    monkeypatch.setenv("SSCARD_CREATE_KEYS", "1")
+    key = load_key("probe")
+    assert len(key) == 32
+    assert load_key("probe") == key  # created once, then read
+    assert oct((tmp_path / "probe.key").stat().st_mode & 0o777) == "0o600"

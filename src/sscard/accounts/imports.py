@@ -32,7 +32,7 @@ from sscard.register.importer import (
     chunks,
     read_rows,
 )
-from sscard.register.model import OrgKind
+from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import org_by_code
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
@@ -305,6 +305,7 @@ def import_old_card_balances(
     s = uow.session
     report = ImportReport()
     valid: list[dict[str, Any]] = []
+    seen: set[str] = set()
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for chunk in chunks(read_rows(handle, OLD_CARD_COLUMNS), CHUNK):
             report.read += len(chunk)
@@ -316,21 +317,46 @@ def import_old_card_balances(
                 except DomainError as exc:
                     report.errors.append(LineError(line, exc.field or "", exc.detail))
                     continue
+                if number in seen:
+                    report.errors.append(
+                        LineError(line, "id_number", "this person appears earlier in the file")
+                    )
+                    continue
+                seen.add(number)
                 good.append({"line": line, "id_number": number, "amount": amount})
             persons = dict(
                 s.execute(
                     select(Person.id_number, Person.id).where(
                         Person.id_number.in_([g["id_number"] for g in good]),
                         Person.old_medical_card_no.is_not(None),
+                        Person.old_medical_card_state.in_(
+                            [OldCardState.NORMAL.value, OldCardState.RESTRICTED.value]
+                        ),
                     )
                 ).all()
+            )
+            taken = set(
+                s.scalars(
+                    select(LedgerTxn.person_id).where(
+                        LedgerTxn.kind == TxnKind.OLD_CARD_OPENING.value,
+                        LedgerTxn.person_id.in_(list(persons.values())),
+                    )
+                )
             )
             for g in good:
                 pid = persons.get(g["id_number"])
                 if pid is None:
                     report.errors.append(
                         LineError(
-                            g["line"], "id_number", "no registered person with an old medical card"
+                            g["line"],
+                            "id_number",
+                            "no registered person whose old medical card is still open",
+                        )
+                    )
+                elif pid in taken:
+                    report.errors.append(
+                        LineError(
+                            g["line"], "id_number", "this old card's balance was already taken over"
                         )
                     )
                 else:

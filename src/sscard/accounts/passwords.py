@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, require
+from sscard.accounts.model import CardNotUsable
 from sscard.accounts.tables import MedicalPassword
 from sscard.audit.service import record
+from sscard.cards.model import CardState
 from sscard.cards.tables import Card
 from sscard.core.errors import DomainError, Forbidden, InvalidInput
 from sscard.core.ids import parse_id_number
 from sscard.core.keys import SOCIAL, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
-from sscard.db.engine import UnitOfWork
+from sscard.db.engine import UnitOfWork, is_postgres
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
@@ -83,44 +85,44 @@ def set_password(
     )
 
 
+def has_password(rt: Runtime, person_id: int) -> bool:
+    with rt.uow() as uow:
+        return uow.session.get(MedicalPassword, person_id) is not None
+
+
 def verify(rt: Runtime, *, actor: Actor, person_id: int, password: str) -> None:
-    """Check the consumption password; count a wrong one in its own transaction."""
+    """Check the consumption password; count a wrong one in its own transaction.
+
+    The row is locked while it is checked, so parallel wrong entries all count and
+    none can clear a lock another one set.
+    """
+    limit = rt.policy.passwords.max_wrong_attempts
     with rt.uow() as uow:
         s = uow.session
-        row = s.get(MedicalPassword, person_id)
+        q = select(MedicalPassword).where(MedicalPassword.person_id == person_id)
+        if is_postgres(s):
+            q = q.with_for_update()
+        row = s.scalar(q.execution_options(populate_existing=True))
         if row is None:
             raise PasswordNotSet(
                 "the consumption password was never set: it is set at activation (V-2), or at "
                 "an outlet with ID and card"
             )
-        if row.locked_at is not None:
+        if row.locked_at is not None or row.failed_attempts >= limit:
             raise PasswordLocked(
                 "the consumption password is locked after repeated wrong entries: unlock and "
                 "reset it at an outlet of the issuing bank with ID and card (P-2)"
             )
         if _keyed().verify(row.password_hash, password or ""):
             if row.failed_attempts:
-                s.execute(
-                    update(MedicalPassword)
-                    .where(MedicalPassword.person_id == person_id)
-                    .values(failed_attempts=0, version=MedicalPassword.version + 1)
-                    .execution_options(synchronize_session=False)
-                )
+                row.failed_attempts = 0
                 uow.commit()
             return
-        limit = rt.policy.passwords.max_wrong_attempts
-        failed = row.failed_attempts + 1
+        row.failed_attempts += 1
+        failed = row.failed_attempts
         locked = failed >= limit
-        s.execute(
-            update(MedicalPassword)
-            .where(MedicalPassword.person_id == person_id)
-            .values(
-                failed_attempts=MedicalPassword.failed_attempts + 1,
-                locked_at=rt.now() if locked else None,
-                version=MedicalPassword.version + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        if locked:
+            row.locked_at = rt.now()
         record(
             s,
             actor=actor,
@@ -140,6 +142,16 @@ def verify(rt: Runtime, *, actor: Actor, person_id: int, password: str) -> None:
     raise WrongPassword(
         f"wrong consumption password; {limit - failed} tries left", tries_left=limit - failed
     )
+
+
+def _refuse_dead(card: Card) -> None:
+    """Only the card in the holder's hands changes or resets the password (not a lost,
+    replaced or destroyed one)."""
+    if card.state not in (CardState.RECEIVED, CardState.ACTIVE):
+        raise CardNotUsable(
+            f"the card is '{card.state}': the password is set with a card in hand",
+            card_state=card.state,
+        )
 
 
 def _holder(s: Session, card_number: str, id_number: str) -> tuple[Card, Person]:
@@ -168,6 +180,7 @@ def reset(
     require(actor, "medical_password.reset")
     s = uow.session
     card, person = _holder(s, card_number, id_number)
+    _refuse_dead(card)
     if actor.bank_code != card.bank_code:
         raise Forbidden(f"this card's password is reset at an outlet of bank {card.bank_code}")
     set_password(
@@ -198,6 +211,7 @@ def change(
         )
         if card is None:
             raise InvalidInput("no card with this card number", field="card_number")
+        _refuse_dead(card)
         person = uow.session.get(Person, card.person_id)
         assert person is not None
     check_new_password(new_password, birth_date=person.birth_date, field="new_password")

@@ -19,15 +19,16 @@ from sscard.accounts.model import (
     check_amount,
     refuse_unusable,
 )
-from sscard.accounts.tables import LedgerTxn
+from sscard.accounts.tables import LedgerTxn, MedicalPassword
 from sscard.audit.service import record
 from sscard.cards.model import CardState
-from sscard.cards.service import activate_card
+from sscard.cards.service import activate_card, close_old_medical_card, has_old_medical_card
 from sscard.cards.tables import Card
 from sscard.cards.transitions import load_card
 from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sscard.core.policy import Channel
-from sscard.register.model import OldCardState, OrgKind
+from sscard.messages import Delivery, OldMedicalCardClosed
+from sscard.register.model import OrgKind
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
@@ -71,13 +72,13 @@ def _earlier(rt: Runtime, org_id: int, key: str, fingerprint: str) -> LedgerTxn 
 
 
 def _receipt(rt: Runtime, txn: LedgerTxn, *, replayed: bool, activated: bool) -> Receipt:
+    """The receipt; a replay shows the balance right after the first answer."""
     with rt.uow() as uow:
         s = uow.session
-        personal = account(s, AccountKind.PERSONAL, person_id=txn.person_id, now=rt.now())
         card = s.get(Card, txn.card_id) if txn.card_id else None
         return Receipt(
             txn=txn,
-            balance_fen=balance(s, personal.id),
+            balance_fen=int(txn.detail.get("balance_after_fen", 0)),
             card_id=card.id if card else 0,
             card_state=card.state if card else "unknown",
             activated=activated,
@@ -134,6 +135,8 @@ def settle(
             raise NotFound("no card with this card number", field="card_number")
         first_use = card.state == CardState.RECEIVED
         person_id = card.person_id
+    activated = False
+    channel = Channel.PHARMACY if what is SettlementKind.PHARMACY else Channel.HOSPITAL
     if first_use:
         if not new_password:
             raise InvalidInput(
@@ -141,12 +144,26 @@ def settle(
                 "(new_password), which activates the card (V-1, V-2)",
                 field="new_password",
             )
+        # The registration activates the card even if the payment then fails (V-1).
+        _activate_on_first_use(
+            rt,
+            actor=actor,
+            card_id=card.id,
+            channel=channel,
+            new_password=new_password,
+            old_medical_card_no=old_medical_card_no,
+        )
+        activated = True
     else:
         refuse_unusable(CardState(card.state))
-        passwords.verify(rt, actor=actor, person_id=person_id, password=password or "")
+        if new_password and not passwords.has_password(rt, person_id):
+            # Activated without one (e.g. by the bank's financial activation): V-2.
+            _first_password(rt, actor=actor, card_id=card.id, new_password=new_password)
+        else:
+            passwords.verify(rt, actor=actor, person_id=person_id, password=password or "")
     try:
         with rt.uow() as uow:
-            txn, activated = _settle_in(
+            txn = _debit(
                 uow.session,
                 rt,
                 actor=actor,
@@ -155,7 +172,6 @@ def settle(
                 amount_fen=amount_fen,
                 key=key,
                 fingerprint=fingerprint,
-                new_password=new_password,
                 old_medical_card_no=old_medical_card_no,
             )
             uow.commit()
@@ -167,30 +183,26 @@ def settle(
     return _receipt(rt, txn, replayed=False, activated=activated)
 
 
-def _settle_in(
-    s: Session,
+def _activate_on_first_use(
     rt: Runtime,
     *,
     actor: Actor,
     card_id: int,
-    what: SettlementKind,
-    amount_fen: int,
-    key: str,
-    fingerprint: str,
-    new_password: str | None,
+    channel: Channel,
+    new_password: str,
     old_medical_card_no: str | None,
-) -> tuple[LedgerTxn, bool]:
-    now = rt.now()
-    card = load_card(s, card_id)  # row lock: a racing activation or loss report waits
-    person = s.get(Person, card.person_id)
-    assert person is not None
-    activated = False
-    if card.state == CardState.RECEIVED and new_password:
-        channel = Channel.PHARMACY if what is SettlementKind.PHARMACY else Channel.HOSPITAL
-        had_old_card = person.old_medical_card_state in (
-            OldCardState.NORMAL,
-            OldCardState.RESTRICTED,
-        )
+) -> None:
+    with rt.uow() as uow:
+        s = uow.session
+        card = load_card(s, card_id)
+        if card.state != CardState.RECEIVED:
+            raise Conflict(
+                "the card was activated at the same moment elsewhere; retry with the "
+                "consumption password",
+                reason="activated_meanwhile",
+            )
+        person = s.get(Person, card.person_id)
+        assert person is not None
         activate_card(
             s,
             rt,
@@ -209,10 +221,55 @@ def _settle_in(
             field="new_password",
             event="set_at_activation",
         )
-        if channel is Channel.PHARMACY and had_old_card:
-            _move_old_card_balance(s, rt, person_id=person.id, actor=actor, card_id=card.id)
-        activated = True
+        uow.commit()
+
+
+def _first_password(rt: Runtime, *, actor: Actor, card_id: int, new_password: str) -> None:
+    with rt.uow() as uow:
+        s = uow.session
+        card = load_card(s, card_id)
+        refuse_unusable(CardState(card.state))
+        person = s.get(Person, card.person_id)
+        assert person is not None
+        if s.get(MedicalPassword, person.id) is not None:
+            raise Conflict(
+                "a consumption password was set at the same moment; retry with it",
+                reason="password_set_meanwhile",
+            )
+        passwords.set_password(
+            s,
+            rt,
+            actor=actor,
+            person=person,
+            password=new_password,
+            field="new_password",
+            event="set_at_first_use",
+        )
+        uow.commit()
+
+
+def _debit(
+    s: Session,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_id: int,
+    what: SettlementKind,
+    amount_fen: int,
+    key: str,
+    fingerprint: str,
+    old_medical_card_no: str | None,
+) -> LedgerTxn:
+    now = rt.now()
+    card = load_card(s, card_id)  # row lock: a racing loss report waits, or wins first
     refuse_unusable(CardState(card.state))
+    person = s.get(Person, card.person_id)
+    assert person is not None
+    if what is SettlementKind.PHARMACY and old_medical_card_no and has_old_medical_card(person):
+        # V-1: an old card read at a pharmacy later still hands over its balance.
+        close_old_medical_card(
+            s, rt, actor=actor, person=person, card=card, old_medical_card_no=old_medical_card_no
+        )
     personal = account(s, AccountKind.PERSONAL, person_id=person.id, now=now)
     assert actor.org_id is not None
     institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
@@ -229,6 +286,8 @@ def _settle_in(
         detail={"kind": what.value},
         legs=[Leg(personal.id, -amount_fen), Leg(institution.id, amount_fen, True)],
     )
+    # The receipt's balance, kept so that a replay shows the first answer.
+    txn.detail = {**txn.detail, "balance_after_fen": balance(s, personal.id)}
     record(
         s,
         actor=actor,
@@ -240,28 +299,37 @@ def _settle_in(
         channel=actor.org_kind.value,
         detail={"amount_fen": amount_fen, "kind": what.value, "card_id": card.id},
     )
-    return txn, activated
+    return txn
 
 
-def _move_old_card_balance(
-    s: Session, rt: Runtime, *, person_id: int, actor: Actor, card_id: int
-) -> None:
-    """V-1 at a pharmacy: the old medical insurance card's balance moves to the account."""
-    now = rt.now()
-    old = account(s, AccountKind.OLD_CARD, person_id=person_id, now=now)
+def move_old_card_balance(delivery: Delivery, message: OldMedicalCardClosed) -> None:
+    """V-1 at a pharmacy: the closed old card's balance moves to the personal account."""
+    s, actor = delivery.session, delivery.actor
+    now = message.at
+    old = account(s, AccountKind.OLD_CARD, person_id=message.person_id, now=now)
     amount = balance(s, old.id)
     if amount <= 0:
         return
-    personal = account(s, AccountKind.PERSONAL, person_id=person_id, now=now)
-    post(
+    personal = account(s, AccountKind.PERSONAL, person_id=message.person_id, now=now)
+    txn = post(
         s,
         kind=TxnKind.OLD_CARD_TRANSFER,
-        person_id=person_id,
-        card_id=card_id,
+        person_id=message.person_id,
+        card_id=message.card_id,
         actor_staff_id=actor.staff_id,
         org_id=actor.org_id,
         now=now,
         legs=[Leg(old.id, -amount), Leg(personal.id, amount)],
+    )
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="medical_account.old_card_transferred",
+        subject_type="ledger_txn",
+        subject_id=txn.id,
+        person_id=message.person_id,
+        detail={"amount_fen": amount},
     )
 
 
@@ -311,6 +379,7 @@ def refund(
                 now=now,
                 legs=[Leg(personal.id, amount_fen), Leg(institution.id, -amount_fen, True)],
             )
+            txn.detail = {**txn.detail, "balance_after_fen": balance(s, personal.id)}
             record(
                 s,
                 actor=actor,

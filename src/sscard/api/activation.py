@@ -29,10 +29,25 @@ def activation_hooks(
     medical_password: str | None,
     financial_password: str | None,
     id_number: str | None,
-) -> Hook | None:
-    """What runs with an activation, in its transaction; None when nothing does."""
+) -> Hook:
+    """What runs with an activation, in its transaction, once the card is active.
+
+    V-2: the card is usable only with its consumption password, so an activation
+    without one is refused (after the card's own checks, so a refused move still
+    says why the card cannot move).
+    """
     hooks: list[Hook] = []
-    if medical_password is not None:
+    if medical_password is None:
+
+        def missing(s: Session, card: Card) -> None:
+            raise InvalidInput(
+                "the consumption password is set at activation (V-2): send medical_password, "
+                "six digits chosen by the holder",
+                field="medical_password",
+            )
+
+        hooks.append(missing)
+    else:
         hooks.append(passwords.set_at_activation(rt, actor, medical_password))
     if financial_password is not None:
         if not id_number:
@@ -55,8 +70,6 @@ def activation_hooks(
             )
 
         hooks.append(financial)
-    if not hooks:
-        return None
 
     def run_all(s: Session, card: Card) -> None:
         for hook in hooks:

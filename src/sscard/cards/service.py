@@ -32,7 +32,7 @@ from sscard.core.ids import parse_bank_card_number, parse_id_number
 from sscard.core.policy import AgentAct, Channel
 from sscard.db.counters import reserve
 from sscard.db.engine import UnitOfWork
-from sscard.messages import BUS, Delivery, FinancialActivated
+from sscard.messages import BUS, Delivery, FinancialActivated, OldMedicalCardClosed
 from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import org_by_code
 from sscard.register.tables import Person
@@ -374,18 +374,11 @@ def activate_card(
         )
     person = s.get(Person, card.person_id)
     assert person is not None
-    if channel is Channel.PHARMACY and person.old_medical_card_state in (
-        OldCardState.NORMAL,
-        OldCardState.RESTRICTED,
-    ):
+    if channel is Channel.PHARMACY and has_old_medical_card(person):
         # V-1: at a pharmacy the old medical insurance card goes in first.
-        if (old_medical_card_no or "").strip() != person.old_medical_card_no:
-            raise InvalidInput(
-                "at a pharmacy the holder's old medical insurance card is read first: "
-                "old_medical_card_no is missing or does not match",
-                field="old_medical_card_no",
-            )
-        person.old_medical_card_state = OldCardState.CLOSED.value
+        close_old_medical_card(
+            s, rt, actor=actor, person=person, card=card, old_medical_card_no=old_medical_card_no
+        )
     now = rt.now()
     moves = [
         move(s, card, Action.ACTIVATE, rt=rt, actor=actor, at=now, channel=channel, agent=agent)
@@ -394,6 +387,48 @@ def activate_card(
     card.activation_channel = channel.value
     moves += _retire_older_cards(s, rt, card, actor=actor, channel=channel)
     return moves
+
+
+def has_old_medical_card(person: Person) -> bool:
+    return person.old_medical_card_state in (OldCardState.NORMAL, OldCardState.RESTRICTED)
+
+
+def close_old_medical_card(
+    s: Session,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    person: Person,
+    card: Card,
+    old_medical_card_no: str | None,
+) -> None:
+    """V-1: the old medical insurance card is read at a pharmacy and closed; the
+    accounts side moves its balance to the personal account (OldMedicalCardClosed)."""
+    if (old_medical_card_no or "").strip() != person.old_medical_card_no:
+        raise InvalidInput(
+            "at a pharmacy the holder's old medical insurance card is read first: "
+            "old_medical_card_no is missing or does not match",
+            field="old_medical_card_no",
+        )
+    now = rt.now()
+    person.old_medical_card_state = OldCardState.CLOSED.value
+    person.updated_at = now
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="person.old_medical_card_closed",
+        subject_type="person",
+        subject_id=person.id,
+        person_id=person.id,
+        channel=Channel.PHARMACY,
+        detail={"card_id": card.id},
+    )
+    if not BUS.publish(
+        Delivery(session=s, rt=rt, actor=actor),
+        OldMedicalCardClosed(person_id=person.id, card_id=card.id, at=now),
+    ):
+        raise RuntimeError("nobody takes over old card balances: call sscard.wiring.wire()")
 
 
 def _retire_older_cards(

@@ -101,7 +101,7 @@ def move(
             "transition_id": transition.id,
         },
     )
-    BUS.publish(
+    told = BUS.publish(
         Delivery(session=session, rt=rt, actor=actor),
         CardsMoved(
             moves=(
@@ -119,6 +119,8 @@ def move(
             at=at,
         ),
     )
+    if not told:
+        raise RuntimeError("nobody hears card moves (the bank side): call sscard.wiring.wire()")
     return transition
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -314,11 +315,18 @@ def import_old_cards_cmd(
 @ledger_app.command("check")
 def ledger_check(database: DbOption = None) -> None:
     """Prove every medical account's balance equals the sum of its entries."""
+    from sqlalchemy.orm import Session
+
     from sscard.accounts.ledger import check
 
     svc = _service(database)
-    with svc.runtime.uow() as uow:
-        problems = check(uow.session)
+    engine = svc.engine
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+    with Session(engine) as session:
+        problems = check(session)
     for p in problems[:100]:
         err.print(f"{p.what} {p.id}: stored {p.stored}, entries sum to {p.computed}")
     if problems:
@@ -416,6 +424,8 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     clock = OffsetClock(SystemClock()) if demo else SystemClock()
+    if demo:
+        os.environ.setdefault("SSCARD_CREATE_KEYS", "1")  # the demo makes its own keys
     try:
         svc = prepare(database, policy=policy, clock=clock)
     except PolicyError as exc:

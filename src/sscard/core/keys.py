@@ -1,9 +1,10 @@
 """Key material from configuration, one key per side of the card (C-1).
 
 ``SSCARD_<NAME>_KEY`` (hex, at least 32 hex digits) wins; otherwise the key lives in
-``$SSCARD_KEY_DIR/<name>.key`` (default ``var/keys``), created with 32 random bytes
-and mode 0600 on first use, so a demo or a fresh install works without set-up while
-production sets its keys from its secret store.
+``$SSCARD_KEY_DIR/<name>.key`` (default ``var/keys``). A missing key file is created
+(32 random bytes, mode 0600) only where ``SSCARD_CREATE_KEYS=1`` says so (the demo
+does): a production key that went missing must stop the service, not be replaced by
+a new key under which no stored password verifies.
 """
 
 from __future__ import annotations
@@ -37,8 +38,23 @@ def load_key(name: str) -> bytes:
         return key
     path = Path(os.environ.get("SSCARD_KEY_DIR", "var/keys")) / f"{name}.key"
     if not path.exists():
+        if os.environ.get("SSCARD_CREATE_KEYS") != "1":
+            raise KeyUnavailable(
+                f"no key '{name}': set SSCARD_{name.upper()}_KEY (hex) or put it in {path} "
+                "(SSCARD_CREATE_KEYS=1 creates missing keys, for a demo or a first install)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # created at the same moment by another process
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        raise KeyUnavailable(f"{path} does not hold a hex key") from None
+    if len(key) < 16:
+        raise KeyUnavailable(f"{path} holds fewer than 16 bytes")
+    return key

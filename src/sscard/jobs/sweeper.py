@@ -82,7 +82,7 @@ def _card_job(
     ).all()
     if not rows:
         return 0
-    BUS.publish(
+    told = BUS.publish(
         Delivery(session=s, rt=rt, actor=SYSTEM),
         CardsMoved(
             moves=tuple(
@@ -100,6 +100,8 @@ def _card_job(
             at=now,
         ),
     )
+    if not told:
+        raise RuntimeError("nobody hears card moves (the bank side): call sscard.wiring.wire()")
     transitions = [
         {
             "card_id": r.id,

@@ -116,6 +116,8 @@ def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[Tran
 
 
 def _password_hook(call: StateChangeCall, body: ActivationIn | PickupIn) -> OnActivation | None:
+    if isinstance(body, PickupIn) and not body.activate:
+        return None
     return activation_hooks(
         call.rt,
         call.actor,
