@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sscard.access.model import Actor
+from sscard.access.model import Actor, Service
 from sscard.access.tables import Staff
 from sscard.applications import service as applications
 from sscard.cards import loss
@@ -61,8 +61,15 @@ class World:
     # ------------------------------------------------------------ organizations
 
     def org(
-        self, kind: OrgKind, *, bank: str | None = None, code: str | None = None
+        self,
+        kind: OrgKind,
+        *,
+        bank: str | None = None,
+        code: str | None = None,
+        authorised: bool = True,
     ) -> Organization:
+        """An organization; pharmacies and platforms authorised for every service
+        unless ``authorised=False``."""
         code = code or f"{kind.value[:6].upper()}{next(_seq)}"
         with self.rt.uow() as uow:
             s = uow.session
@@ -75,6 +82,7 @@ class World:
                 return existing
             org = Organization(
                 kind=kind.value,
+                authorisations=[v.value for v in Service] if authorised else [],
                 code=code,
                 name=f"{kind.value} {code}",
                 parent_id=parent,
@@ -119,6 +127,28 @@ class World:
         if kind in (OrgKind.BANK, OrgKind.OUTLET) and bank is None:
             bank = "ICBC"
         return self.tokens[(kind.value, bank)]
+
+    def staff_of(self, org: Organization) -> Actor:
+        """A fresh staff member of ``org`` (e.g. an unauthorised pharmacy)."""
+        token = f"t-{org.code}-{next(_seq)}"
+        with self.rt.uow() as uow:
+            staff = Staff(
+                org_id=org.id,
+                name=f"staff of {org.code}",
+                role="operator",
+                token_hash=hash_token(token),
+                created_at=self.rt.now(),
+            )
+            uow.session.add(staff)
+            uow.commit()
+        return Actor(
+            staff_id=staff.id,
+            org_id=org.id,
+            org_kind=OrgKind(org.kind),
+            org_code=org.code,
+            bank_code=org.bank_code,
+            name=staff.name,
+        )
 
     def unit_actor(self, unit_org: Organization) -> Actor:
         return Actor(

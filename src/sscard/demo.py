@@ -14,6 +14,7 @@ from faker import Faker
 from sqlalchemy import select
 from stdnum.cn import uscc
 
+from sscard.access.model import Service
 from sscard.access.tables import Staff
 from sscard.core.ids import make_citizen_id
 from sscard.register.model import MedicalScheme, OldCardState, OrgKind
@@ -70,6 +71,11 @@ def load_demo(rt: Runtime, *, persons_per_unit: int = 4, flexible: int = 3) -> D
                         name=name,
                         parent_id=parent,
                         bank_code=bank,
+                        # The demo's pharmacy and platform are authorised for every
+                        # extended service (P-3).
+                        authorisations=[v.value for v in Service]
+                        if kind in (OrgKind.PHARMACY, OrgKind.GRASSROOTS)
+                        else [],
                         created_at=now,
                     )
                 )

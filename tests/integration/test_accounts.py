@@ -526,3 +526,47 @@ def test_c_4_ledger_check_finds_a_negative_personal_balance(world: World) -> Non
         )
         problems = check(uow.session)
     assert ("negative balance", -5) in [(p.what, p.stored) for p in problems]
+
+
+def test_p_3_only_an_authorised_pharmacy_changes_passwords(world: World) -> None:
+    from sscard.register import service as register
+
+    card = ready_card(world, balance=0)
+    plain = world.org(OrgKind.PHARMACY, authorised=False)
+    pharmacy = world.staff_of(plain)
+    with pytest.raises(Forbidden) as exc:
+        passwords.change(
+            world.rt,
+            actor=pharmacy,
+            card_number=card.card_number or "",
+            old_password=PIN,
+            new_password="602417",
+        )
+    assert exc.value.extra["reason"] == "not_authorised"
+    with world.rt.uow() as uow:
+        register.authorise(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.CENTER),
+            org_id=plain.id,
+            service="password_change",
+            granted=True,
+        )
+    passwords.change(
+        world.rt,
+        actor=pharmacy,
+        card_number=card.card_number or "",
+        old_password=PIN,
+        new_password="602417",
+    )
+    passwords.verify(world.rt, actor=pharmacy, person_id=card.person_id, password="602417")
+
+
+def test_p_3_unauthorised_platform_cannot_activate(world: World) -> None:
+    from sscard.cards import service as cards
+    from sscard.core.errors import Forbidden as Refused
+
+    platform = world.staff_of(world.org(OrgKind.GRASSROOTS, authorised=False))
+    card = world.card("received")
+    with world.rt.uow() as uow, pytest.raises(Refused):
+        cards.activate(uow, world.rt, actor=platform, card_id=card.id, channel="grassroots")

@@ -90,6 +90,7 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
         {OrgKind.CENTER, OrgKind.SERVICE_POINT, OrgKind.BUREAU_WINDOW, OrgKind.OUTLET, OrgKind.BANK}
     ),
     "organizations.write": frozenset({OrgKind.CENTER}),
+    "organizations.authorise": frozenset({OrgKind.CENTER}),
     "units.agreement": frozenset({OrgKind.BANK, OrgKind.OUTLET, OrgKind.CENTER}),
     "applications.issue": frozenset({OrgKind.SERVICE_POINT}),
     "applications.correct": frozenset({OrgKind.SERVICE_POINT, OrgKind.UNIT}),
@@ -188,6 +189,28 @@ def require(actor: Actor, operation: str) -> None:
         raise Forbidden(
             f"a {actor.org_kind.value.replace('_', ' ')} may not perform '{operation}'",
             operation=operation,
+        )
+
+
+class Service(StrEnum):
+    """Services the center may extend to pharmacies and grassroots platforms (002)."""
+
+    PASSWORD_CHANGE = "password_change"  # noqa: S105 - a service, not a secret
+    ACTIVATION = "activation"
+    INQUIRY = "inquiry"
+
+
+# Organizations that act for a service only once the center has authorised them.
+NEEDS_AUTHORISATION = frozenset({OrgKind.PHARMACY, OrgKind.GRASSROOTS})
+
+
+def require_authorised(actor: Actor, service: Service, granted: list[str]) -> None:
+    """Pharmacies and grassroots platforms need the center's authorisation (P-3)."""
+    if actor.org_kind in NEEDS_AUTHORISATION and service.value not in granted:
+        raise Forbidden(
+            f"{actor.org_code} is not authorised for '{service.value}': the card management "
+            "center extends this service to a pharmacy or platform (P-3)",
+            reason="not_authorised",
         )
 
 

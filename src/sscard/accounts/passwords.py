@@ -13,7 +13,7 @@ from functools import cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, require
+from sscard.access.model import Actor, Service, require, require_authorised
 from sscard.accounts.model import CardNotUsable
 from sscard.accounts.tables import MedicalPassword
 from sscard.audit.service import record
@@ -24,6 +24,7 @@ from sscard.core.ids import parse_id_number
 from sscard.core.keys import SOCIAL, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
 from sscard.db.engine import UnitOfWork, is_postgres
+from sscard.register.service import granted
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
@@ -206,6 +207,7 @@ def change(
     """
     require(actor, "medical_password.change")
     with rt.uow() as uow:
+        require_authorised(actor, Service.PASSWORD_CHANGE, granted(uow.session, actor))
         card = uow.session.scalar(
             select(Card).where(Card.card_number == card_number.strip().upper())
         )

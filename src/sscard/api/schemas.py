@@ -74,6 +74,12 @@ class OrganizationRead(BaseModel):
     name: str
     parent_id: int | None
     bank_code: str | None
+    authorisations: list[str]
+
+
+class AuthorisationIn(_In):
+    service: str
+    granted: bool = True
 
 
 class UnitIn(_In):

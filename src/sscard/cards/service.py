@@ -12,8 +12,10 @@ from sscard.access.model import (
     ACTIVATION_CHANNEL_OF,
     Actor,
     Agent,
+    Service,
     check_agent,
     require,
+    require_authorised,
     require_own_bank,
 )
 from sscard.applications.tables import Application
@@ -34,7 +36,7 @@ from sscard.db.counters import reserve
 from sscard.db.engine import UnitOfWork
 from sscard.messages import BUS, Delivery, FinancialActivated, OldMedicalCardClosed
 from sscard.register.model import OldCardState, OrgKind
-from sscard.register.service import org_by_code
+from sscard.register.service import granted, org_by_code
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
@@ -496,6 +498,8 @@ def activate(
             )
         )
     s = uow.session
+    if chosen is Channel.GRASSROOTS:
+        require_authorised(actor, Service.ACTIVATION, granted(s, actor))
     card = load_card(s, card_id)
     if chosen is Channel.OUTLET:
         require_own_bank(actor, card.bank_code)

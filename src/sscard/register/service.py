@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, require
+from sscard.access.model import NEEDS_AUTHORISATION, Actor, Service, require
 from sscard.access.tables import Staff
 from sscard.applications.model import choose_bank
 from sscard.audit.service import record
@@ -167,6 +167,43 @@ def create_organization(
         subject_type="organization",
         subject_id=org.id,
         detail={"kind": org_kind.value, "code": code},
+    )
+    uow.commit()
+    return org
+
+
+def granted(session: Session, actor: Actor) -> list[str]:
+    """The services the actor's organization is authorised for."""
+    if actor.org_id is None:
+        return []
+    org = session.get(Organization, actor.org_id)
+    return list(org.authorisations or []) if org else []
+
+
+def authorise(
+    uow: UnitOfWork, rt: Runtime, *, actor: Actor, org_id: int, service: str, granted: bool
+) -> Organization:
+    """P-3: the center extends a service to a pharmacy or platform, or withdraws it."""
+    require(actor, "organizations.authorise")
+    what: Service = _enum(Service, service, "service")
+    s = uow.session
+    org = org_by_id(s, org_id)
+    if OrgKind(org.kind) not in NEEDS_AUTHORISATION:
+        raise InvalidInput(
+            f"a {org.kind.replace('_', ' ')} needs no authorisation; only pharmacies and "
+            "grassroots platforms do",
+            field="org_id",
+        )
+    current = set(org.authorisations or [])
+    org.authorisations = sorted(current | {what.value} if granted else current - {what.value})
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="organization.authorised" if granted else "organization.authorisation_withdrawn",
+        subject_type="organization",
+        subject_id=org.id,
+        detail={"service": what.value},
     )
     uow.commit()
     return org

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sscard.db.base import Base, BigId
@@ -21,6 +21,11 @@ class Organization(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     bank_code: Mapped[str | None] = mapped_column(String(16), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
+    # Services the center has extended to this organization (P-3, 002): e.g. a
+    # pharmacy authorised for password changes, a platform for activation.
+    authorisations: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     created_at: Mapped[datetime]
 
 

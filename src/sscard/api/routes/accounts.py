@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
-from sscard.access.model import require
+from sscard.access.model import Service, require, require_authorised
 from sscard.accounts import inquiry, passwords, settlement
 from sscard.accounts.schemas import (
     ContributionRead,
@@ -22,7 +22,7 @@ from sscard.accounts.schemas import (
 )
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
 from sscard.core.errors import InvalidInput
-from sscard.register.service import find_person
+from sscard.register.service import find_person, granted
 
 router = APIRouter(tags=["medical account"])
 RequiredKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -95,6 +95,7 @@ def refund(
 def inquire(body: InquiryIn, s: ReadSession, actor: CurrentActor) -> StatementRead:
     """Q-1: a cardholder's balance, entries and payment records, asked at a window."""
     require(actor, "accounts.inquire")
+    require_authorised(actor, Service.INQUIRY, granted(s, actor))
     person = find_person(s, body.id_number)
     st = inquiry.statement(s, person_id=person.id, after=body.after, limit=body.limit)
     return StatementRead(

@@ -9,6 +9,7 @@ from sscard.access.model import Permissions, require
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
 from sscard.api.schemas import (
     AgreementIn,
+    AuthorisationIn,
     MeRead,
     OrganizationIn,
     OrganizationPage,
@@ -56,6 +57,18 @@ def create_organization(body: OrganizationIn, rt: RuntimeDep, actor: CurrentActo
             name=body.name,
             parent_code=body.parent_code,
             address=body.address,
+        )
+
+
+@router.post("/organizations/{org_id}/authorisations", response_model=OrganizationRead)
+def authorise(
+    org_id: int, body: AuthorisationIn, rt: RuntimeDep, actor: CurrentActor
+) -> Organization:
+    """P-3: extend a service (password_change, activation, inquiry) to a pharmacy or
+    grassroots platform, or withdraw it."""
+    with rt.uow() as uow:
+        return service.authorise(
+            uow, rt, actor=actor, org_id=org_id, service=body.service, granted=body.granted
         )
 
 
