@@ -40,6 +40,14 @@ class LedgerAccount(Base):
             postgresql_where=text("org_id IS NOT NULL"),
             sqlite_where=text("org_id IS NOT NULL"),
         ),
+        # One region-wide account per kind (the legacy system's balances).
+        Index(
+            "uq_ledger_accounts_system",
+            "kind",
+            unique=True,
+            postgresql_where=text("person_id IS NULL AND org_id IS NULL"),
+            sqlite_where=text("person_id IS NULL AND org_id IS NULL"),
+        ),
     )
 
 

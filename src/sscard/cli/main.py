@@ -32,7 +32,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database set-up", no_args_is_help=True)
 policy_app = typer.Typer(help="Region policy files", no_args_is_help=True)
-import_app = typer.Typer(help="Import persons and units from CSV", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import persons, units, contributions and old-card balances from CSV",
+    no_args_is_help=True,
+)
 calendar_app = typer.Typer(help="Working-day calendar", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff members and their tokens", no_args_is_help=True)
 ledger_app = typer.Typer(help="The medical accounts' ledger", no_args_is_help=True)

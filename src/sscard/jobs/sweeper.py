@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -414,8 +415,15 @@ class SweeperThread(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 sweep(self.rt)
-            except Exception:  # keep the server's sweeper alive; the next run retries
-                log.exception("sweep failed; retrying at the next interval")
+            except Exception as exc:  # keep the server's sweeper alive; the next run retries
+                # Type and place only: a message could carry personal data.
+                frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+                where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+                log.error(
+                    "sweep failed (%s at %s); retrying at the next interval",
+                    type(exc).__name__,
+                    where,
+                )
 
     def stop(self) -> None:
         self.stopped.set()
