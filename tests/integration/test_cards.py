@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sscard.access.model import Agent, AgentDocument
 from sscard.applications import batches
 from sscard.applications import service as applications
+from sscard.applications.model import ApplicationKind
+from sscard.applications.service import new_accepted_application
 from sscard.bank import service as bank
 from sscard.cards import loss
 from sscard.cards import service as cards
@@ -341,46 +343,36 @@ def test_v_2_received_card_is_not_usable_until_activated(world: World) -> None:
     assert "activate" in exc.value.extra["allowed"]
 
 
-def test_v_3_old_card_of_same_bank_destroyed_other_bank_superseded(world: World) -> None:
-    person = world.person()
-    old_same = world.card(CardState.ACTIVE, person=person, bank="ICBC")
-    # A renewal card from the same bank (the old one stays live until activation).
+def _renewal_picked_up(world: World, person: Person, old: Card, bank: str) -> cards.Moved:
+    """A renewal card of ``bank`` for ``person``, picked up and activated at the outlet
+    (the old card stays live until then)."""
+    outlet = world.actor(OrgKind.OUTLET, bank)
     with world.rt.uow() as uow:
-        uow.session.get(Card, old_same.id)
-        from sscard.applications.model import ApplicationKind
-        from sscard.applications.service import new_accepted_application
-
-        p = uow.session.get(Person, person.id)
-        assert p is not None
+        holder = uow.session.get(Person, person.id)
+        assert holder is not None
         app = new_accepted_application(
             uow.session,
             world.rt,
-            p,
+            holder,
             kind=ApplicationKind.CHANGE,
-            bank_code="ICBC",
-            actor=world.actor(OrgKind.OUTLET),
-            replaces_card_id=old_same.id,
+            bank_code=bank,
+            actor=outlet,
+            replaces_card_id=old.id,
         )
         new = cards.order_card(
-            uow.session,
-            world.rt,
-            app,
-            actor=world.actor(OrgKind.OUTLET),
-            unit_org_id=None,
-            reason_code="renewal",
+            uow.session, world.rt, app, actor=outlet, unit_org_id=None, reason_code="renewal"
         )
         uow.commit()
     world.goto(new.ready_on)
     new = world.produce(new)
     with world.rt.uow() as uow:
-        moved = cards.pickup(
-            uow,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            card_id=new.id,
-            by="holder",
-            activate=True,
-        )
+        return cards.pickup(uow, world.rt, actor=outlet, card_id=new.id, by="holder", activate=True)
+
+
+def test_v_3_old_card_of_same_bank_destroyed_other_bank_superseded(world: World) -> None:
+    person = world.person()
+    old_same = world.card(CardState.ACTIVE, person=person, bank="ICBC")
+    moved = _renewal_picked_up(world, person, old_same, "ICBC")
     assert [t.action for t in moved.transitions] == [
         "pickup_by_holder",
         "activate",
@@ -392,41 +384,7 @@ def test_v_3_old_card_of_same_bank_destroyed_other_bank_superseded(world: World)
 def test_v_3_old_card_of_other_bank_is_superseded(world: World) -> None:
     person = world.person()
     old = world.card(CardState.ACTIVE, person=person, bank="BOC")
-    with world.rt.uow() as uow:
-        from sscard.applications.model import ApplicationKind
-        from sscard.applications.service import new_accepted_application
-
-        p = uow.session.get(Person, person.id)
-        assert p is not None
-        app = new_accepted_application(
-            uow.session,
-            world.rt,
-            p,
-            kind=ApplicationKind.CHANGE,
-            bank_code="ICBC",
-            actor=world.actor(OrgKind.OUTLET),
-            replaces_card_id=old.id,
-        )
-        new = cards.order_card(
-            uow.session,
-            world.rt,
-            app,
-            actor=world.actor(OrgKind.OUTLET),
-            unit_org_id=None,
-            reason_code="renewal",
-        )
-        uow.commit()
-    world.goto(new.ready_on)
-    new = world.produce(new)
-    with world.rt.uow() as uow:
-        cards.pickup(
-            uow,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            card_id=new.id,
-            by="holder",
-            activate=True,
-        )
+    _renewal_picked_up(world, person, old, "ICBC")
     assert world.reload(old).state == CardState.SUPERSEDED
 
 
