@@ -7,7 +7,9 @@ created (default: the local trust-auth server).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -159,3 +161,60 @@ def world(rt: Runtime) -> World:
 def session(rt: Runtime) -> Iterator[Session]:
     with rt.uow() as uow:
         yield uow.session
+
+
+# ---------------------------------------------------------------- log privacy guard
+# Every log record of the whole run is scanned: none may carry a full ID number
+# (18 characters with a valid GB 11643 check character) or a full bank card number
+# (16-19 digits passing Luhn). A leak fails the run, naming the logger.
+
+_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9X])")
+_CARD = re.compile(r"(?<![0-9])[0-9]{16,19}(?![0-9])")
+
+
+def personal_numbers(text: str) -> list[str]:
+    from stdnum import luhn
+    from stdnum.cn import ric
+
+    found = [m for m in _ID.findall(text) if ric.calc_check_digit(m) == m[-1]]
+    found += [
+        m for m in _CARD.findall(text) if m not in found and luhn.is_valid(m) and m[:1] in "3456"
+    ]
+    return found
+
+
+class _LeakWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is not ours to judge
+            return
+        if record.exc_text:
+            text += record.exc_text
+        for number in personal_numbers(text):
+            # Report where, never the number itself.
+            self.leaks.append(
+                f"{record.name} ({record.pathname}:{record.lineno}): ...{number[-4:]}"
+            )
+
+
+LEAK_WATCH = _LeakWatch()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    root = logging.getLogger()
+    root.addHandler(LEAK_WATCH)
+    root.setLevel(min(root.level or logging.WARNING, logging.DEBUG))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    logging.getLogger().removeHandler(LEAK_WATCH)
+    if LEAK_WATCH.leaks:
+        print("\nPersonal numbers written to logs during the tests:")  # noqa: T201
+        for leak in LEAK_WATCH.leaks[:20]:
+            print("  " + leak)  # noqa: T201
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -32,7 +32,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def demo_server(tmp_path: Path) -> Iterator[str]:
+    """The demo server; its whole output is kept in ``tmp_path / "server.log"``."""
     port = _free_port()
+    log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         [
             *SSCARD,
@@ -45,7 +47,7 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
         ],
         cwd=tmp_path,
         env=_env(tmp_path),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -67,8 +69,7 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        log.close()
 
 
 def test_readme_walkthrough_runs_a_card_from_application_to_replacement(
@@ -94,6 +95,11 @@ def test_readme_walkthrough_runs_a_card_from_application_to_replacement(
     assert "lost_oral -> active system" in out
     assert out[-1] == "lost_written -> replaced outlet"
     assert (tmp_path / "form-barcode.svg").read_text().lstrip().startswith("<?xml")
+    # The server logged every request of the walk-through, and no full identifier.
+    server_log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "POST /cards/" in server_log
+    for secret in ("441900199103071235", "6222021000000000017", "482913"):
+        assert secret not in server_log
 
 
 def test_serve_refuses_a_bad_policy_file_with_line_and_reason(tmp_path: Path) -> None:
