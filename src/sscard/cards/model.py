@@ -201,3 +201,11 @@ def valid_until(produced_on: date, policy: RegionPolicy) -> date:
 def oral_loss_lapses_at(reported_at: datetime, policy: RegionPolicy) -> datetime:
     """L-1: an oral report lapses after 5 natural days unless a written one follows."""
     return reported_at + timedelta(days=policy.deadlines.oral_loss_natural_days)
+
+
+def serial_ok(value: str, field: str) -> str:
+    """A card number or chip serial: 6-32 letters or digits, upper case."""
+    value = (value or "").strip().upper()
+    if not value.isascii() or not value.isalnum() or not 6 <= len(value) <= 32:
+        raise InvalidInput(f"{field} must be 6-32 letters or digits", field=field)
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,17 @@ from sscard.core.errors import NotFound
 from sscard.db.engine import is_postgres
 from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.runtime import Runtime
+
+OnActivation = Callable[[Session, Card], None]
+"""Runs in an activation's transaction once the card is active."""
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A card after a use case, with the transitions it made."""
+
+    card: Card
+    transitions: list[CardTransition]
 
 
 def load_card(session: Session, card_id: int, *, lock: bool = True) -> Card:
