@@ -9,7 +9,7 @@ written goes in one transaction with batched statements.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,7 +21,7 @@ from sscard.accounts.ledger import account
 from sscard.accounts.model import AccountKind, TxnKind, check_amount
 from sscard.accounts.tables import Contribution, LedgerAccount, LedgerEntry, LedgerTxn
 from sscard.audit.tables import AuditRecord
-from sscard.core.errors import DomainError, InvalidInput
+from sscard.core.errors import InvalidInput
 from sscard.core.ids import parse_id_number
 from sscard.db.engine import UnitOfWork
 from sscard.register.importer import (
@@ -29,6 +29,7 @@ from sscard.register.importer import (
     ImportReport,
     LineError,
     Progress,
+    check_lines,
     chunks,
     read_rows,
 )
@@ -184,6 +185,25 @@ def _write(
     return list(txn_ids)
 
 
+def _parse_contribution(raw: dict[str, str]) -> dict[str, Any]:
+    month = raw.get("month", "")
+    number = parse_id_number(raw.get("id_number", "")).number
+    if not MONTH.fullmatch(month):
+        raise InvalidInput("month is YYYY-MM, e.g. 2026-10", field="month")
+    return {
+        "id_number": number,
+        "month": month,
+        "amount": _amount(raw.get("amount_fen", ""), "amount_fen"),
+    }
+
+
+def _parse_old_card(raw: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id_number": parse_id_number(raw.get("id_number", "")).number,
+        "amount": _amount(raw.get("balance_fen", ""), "balance_fen"),
+    }
+
+
 def import_contributions(
     uow: UnitOfWork,
     rt: Runtime,
@@ -200,28 +220,18 @@ def import_contributions(
     unit = org_by_code(s, unit_code, kind=OrgKind.UNIT)
     report = ImportReport()
     valid: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[Hashable] = set()
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for chunk in chunks(read_rows(handle, CONTRIBUTION_COLUMNS), CHUNK):
             report.read += len(chunk)
-            good = []
-            for line, raw in chunk:
-                try:
-                    number = parse_id_number(raw.get("id_number", "")).number
-                    month = raw.get("month", "")
-                    if not MONTH.fullmatch(month):
-                        raise InvalidInput("month is YYYY-MM, e.g. 2026-10", field="month")
-                    amount = _amount(raw.get("amount_fen", ""), "amount_fen")
-                except DomainError as exc:
-                    report.errors.append(LineError(line, exc.field or "", exc.detail))
-                    continue
-                if (number, month) in seen:
-                    report.errors.append(
-                        LineError(line, "month", "this person's month appears earlier")
-                    )
-                    continue
-                seen.add((number, month))
-                good.append({"line": line, "id_number": number, "month": month, "amount": amount})
+            good = check_lines(
+                chunk,
+                report,
+                _parse_contribution,
+                keys=lambda g: [(g["id_number"], g["month"])],
+                seen=seen,
+                repeated=("month", "this person's month appears earlier"),
+            )
             persons = dict(
                 s.execute(
                     select(Person.id_number, Person.id).where(
@@ -305,25 +315,18 @@ def import_old_card_balances(
     s = uow.session
     report = ImportReport()
     valid: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    seen: set[Hashable] = set()
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for chunk in chunks(read_rows(handle, OLD_CARD_COLUMNS), CHUNK):
             report.read += len(chunk)
-            good = []
-            for line, raw in chunk:
-                try:
-                    number = parse_id_number(raw.get("id_number", "")).number
-                    amount = _amount(raw.get("balance_fen", ""), "balance_fen")
-                except DomainError as exc:
-                    report.errors.append(LineError(line, exc.field or "", exc.detail))
-                    continue
-                if number in seen:
-                    report.errors.append(
-                        LineError(line, "id_number", "this person appears earlier in the file")
-                    )
-                    continue
-                seen.add(number)
-                good.append({"line": line, "id_number": number, "amount": amount})
+            good = check_lines(
+                chunk,
+                report,
+                _parse_old_card,
+                keys=lambda g: [g["id_number"]],
+                seen=seen,
+                repeated=("id_number", "this person appears earlier in the file"),
+            )
             persons = dict(
                 s.execute(
                     select(Person.id_number, Person.id).where(

@@ -9,7 +9,7 @@ Everything that is written is written in one transaction.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -81,6 +81,36 @@ def read_rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, d
         yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
 
 
+def check_lines(
+    chunk: list[tuple[int, dict[str, str]]],
+    report: ImportReport,
+    parse: Callable[[dict[str, str]], dict[str, Any]],
+    *,
+    keys: Callable[[dict[str, Any]], Iterable[Hashable]],
+    seen: set[Hashable],
+    repeated: tuple[str, str],
+    columns: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Parse each line of a chunk; report a refused line or one that repeats an earlier
+    line (by any of its ``keys``) with its line number; return the good ones, each
+    with its ``line``. ``columns`` renames an error's field to the file's column."""
+    good = []
+    for line, raw in chunk:
+        try:
+            value = parse(raw)
+        except DomainError as exc:
+            field = exc.field or ""
+            report.errors.append(LineError(line, (columns or {}).get(field, field), exc.detail))
+            continue
+        found = list(keys(value))
+        if any(k in seen for k in found):
+            report.errors.append(LineError(line, *repeated))
+            continue
+        seen.update(found)
+        good.append(value | {"line": line})
+    return good
+
+
 def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for row in rows:
@@ -96,36 +126,38 @@ def _check_persons(
     s: Session,
     rt: Runtime,
     chunk: list[tuple[int, dict[str, str]]],
-    seen: set[str],
+    seen: set[Hashable],
     report: ImportReport,
 ) -> list[dict[str, Any]]:
     today = rt.today()
-    good: list[tuple[int, dict[str, Any], str | None]] = []
-    for line, raw in chunk:
-        try:
-            since = raw.get("insured_since") or None
-            values = check_person(
-                PersonInput(
-                    id_number=raw.get("id_number", ""),
-                    name=raw.get("name", ""),
-                    status=raw.get("status") or "employed",
-                    phone=raw.get("phone") or None,
-                    medical_scheme=raw.get("medical_scheme") or "employee",
-                    insured_since=_date(since, "insured_since") if since else None,
-                    old_medical_card_no=raw.get("old_medical_card_no") or None,
-                ),
-                today=today,
-            )
-        except DomainError as exc:
-            report.errors.append(LineError(line, exc.field or "", exc.detail))
-            continue
-        if values["id_number"] in seen:
-            report.errors.append(
-                LineError(line, "id_number", "this ID number appears earlier in the file")
-            )
-            continue
-        seen.add(values["id_number"])
-        good.append((line, values, raw.get("unit_code") or None))
+
+    def parse(raw: dict[str, str]) -> dict[str, Any]:
+        since = raw.get("insured_since") or None
+        values = check_person(
+            PersonInput(
+                id_number=raw.get("id_number", ""),
+                name=raw.get("name", ""),
+                status=raw.get("status") or "employed",
+                phone=raw.get("phone") or None,
+                medical_scheme=raw.get("medical_scheme") or "employee",
+                insured_since=_date(since, "insured_since") if since else None,
+                old_medical_card_no=raw.get("old_medical_card_no") or None,
+            ),
+            today=today,
+        )
+        return {"values": values, "unit_code": raw.get("unit_code") or None}
+
+    good = [
+        (g["line"], g["values"], g["unit_code"])
+        for g in check_lines(
+            chunk,
+            report,
+            parse,
+            keys=lambda g: [g["values"]["id_number"]],
+            seen=seen,
+            repeated=("id_number", "this ID number appears earlier in the file"),
+        )
+    ]
     numbers = [v["id_number"] for _, v, _ in good]
     existing = set(s.scalars(select(Person.id_number).where(Person.id_number.in_(numbers))))
     codes = {c for _, _, c in good if c}
@@ -169,7 +201,7 @@ def import_persons(
     require(actor, "register.write")
     s = uow.session
     report = ImportReport()
-    seen: set[str] = set()
+    seen: set[Hashable] = set()
     valid: list[list[dict[str, Any]]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for chunk in chunks(read_rows(handle, PERSON_COLUMNS), CHUNK):
@@ -215,6 +247,26 @@ def import_persons(
     return report
 
 
+def _parse_unit(rt: Runtime, raw: dict[str, str]) -> dict[str, Any]:
+    code = raw.get("code", "")
+    if not ORG_CODE.match(code):
+        raise InvalidInput("code must be 2-32 letters, digits, '-' or '_'", field="code")
+    try:
+        unit_kind = UnitKind(raw.get("unit_kind") or "ordinary")
+    except ValueError:
+        raise InvalidInput("unit_kind must be " + ", ".join(UnitKind), field="unit_kind") from None
+    bank = raw.get("agreement_bank_code") or None
+    if bank:
+        choose_bank(rt.policy, bank, unit_kind=unit_kind, scheme=None)
+    return {
+        "code": code,
+        "name": clean_name(raw.get("name", "")),
+        "uscc": parse_uscc(raw.get("uscc", "")),
+        "unit_kind": unit_kind.value,
+        "bank": bank,
+    }
+
+
 def import_units(
     uow: UnitOfWork,
     rt: Runtime,
@@ -228,50 +280,20 @@ def import_units(
     require(actor, "register.write")
     s = uow.session
     report = ImportReport()
-    seen_codes: set[str] = set()
-    seen_uscc: set[str] = set()
+    seen: set[Hashable] = set()
     valid: list[dict[str, Any]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for chunk in chunks(read_rows(handle, UNIT_COLUMNS), CHUNK):
             report.read += len(chunk)
-            good = []
-            for line, raw in chunk:
-                try:
-                    code = raw.get("code", "")
-                    if not ORG_CODE.match(code):
-                        raise InvalidInput(
-                            "code must be 2-32 letters, digits, '-' or '_'", field="code"
-                        )
-                    kind = raw.get("unit_kind") or "ordinary"
-                    try:
-                        unit_kind = UnitKind(kind)
-                    except ValueError:
-                        raise InvalidInput(
-                            "unit_kind must be " + ", ".join(UnitKind), field="unit_kind"
-                        ) from None
-                    bank = raw.get("agreement_bank_code") or None
-                    if bank:
-                        choose_bank(rt.policy, bank, unit_kind=unit_kind, scheme=None)
-                    row = {
-                        "code": code,
-                        "name": clean_name(raw.get("name", "")),
-                        "uscc": parse_uscc(raw.get("uscc", "")),
-                        "unit_kind": unit_kind.value,
-                        "bank": bank,
-                        "_line": line,
-                    }
-                except DomainError as exc:
-                    column = "agreement_bank_code" if exc.field == "bank_code" else exc.field
-                    report.errors.append(LineError(line, column or "", exc.detail))
-                    continue
-                if row["code"] in seen_codes or row["uscc"] in seen_uscc:
-                    report.errors.append(
-                        LineError(line, "code", "code or USCC appears earlier in the file")
-                    )
-                    continue
-                seen_codes.add(row["code"])
-                seen_uscc.add(row["uscc"])
-                good.append(row)
+            good = check_lines(
+                chunk,
+                report,
+                lambda raw: _parse_unit(rt, raw),
+                keys=lambda g: [("code", g["code"]), ("uscc", g["uscc"])],
+                seen=seen,
+                repeated=("code", "code or USCC appears earlier in the file"),
+                columns={"bank_code": "agreement_bank_code"},
+            )
             taken_codes = set(
                 s.scalars(
                     select(Organization.code).where(
@@ -285,11 +307,11 @@ def import_units(
             for g in good:
                 if g["code"] in taken_codes:
                     report.errors.append(
-                        LineError(g["_line"], "code", f"code '{g['code']}' is taken")
+                        LineError(g["line"], "code", f"code '{g['code']}' is taken")
                     )
                 elif g["uscc"] in taken_uscc:
                     report.errors.append(
-                        LineError(g["_line"], "uscc", "a unit with this USCC is registered")
+                        LineError(g["line"], "uscc", "a unit with this USCC is registered")
                     )
                 else:
                     valid.append(g)
