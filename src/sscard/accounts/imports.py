@@ -31,7 +31,7 @@ from sscard.register.importer import (
     Progress,
     check_lines,
     chunks,
-    read_rows,
+    read_chunks,
 )
 from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import org_by_code
@@ -221,49 +221,43 @@ def import_contributions(
     report = ImportReport()
     valid: list[dict[str, Any]] = []
     seen: set[Hashable] = set()
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for chunk in chunks(read_rows(handle, CONTRIBUTION_COLUMNS), CHUNK):
-            report.read += len(chunk)
-            good = check_lines(
-                chunk,
-                report,
-                _parse_contribution,
-                keys=lambda g: [(g["id_number"], g["month"])],
-                seen=seen,
-                repeated=("month", "this person's month appears earlier"),
-            )
-            persons = dict(
-                s.execute(
-                    select(Person.id_number, Person.id).where(
-                        Person.id_number.in_([g["id_number"] for g in good]),
-                        Person.unit_org_id == unit.id,
-                    )
-                ).all()
-            )
-            done = set(
-                s.execute(
-                    select(Contribution.person_id, Contribution.month).where(
-                        Contribution.unit_org_id == unit.id,
-                        Contribution.person_id.in_(list(persons.values())),
-                    )
-                ).all()
-            )
-            for g in good:
-                pid = persons.get(g["id_number"])
-                if pid is None:
-                    report.errors.append(
-                        LineError(
-                            g["line"], "id_number", f"not an insured person of unit {unit_code}"
-                        )
-                    )
-                elif (pid, g["month"]) in done:
-                    report.errors.append(
-                        LineError(g["line"], "month", f"{g['month']} was already imported")
-                    )
-                else:
-                    valid.append(g | {"person_id": pid})
-            if progress:
-                progress(len(chunk))
+    for chunk in read_chunks(path, CONTRIBUTION_COLUMNS, report, progress):
+        good = check_lines(
+            chunk,
+            report,
+            _parse_contribution,
+            keys=lambda g: [(g["id_number"], g["month"])],
+            seen=seen,
+            repeated=("month", "this person's month appears earlier"),
+        )
+        persons = dict(
+            s.execute(
+                select(Person.id_number, Person.id).where(
+                    Person.id_number.in_([g["id_number"] for g in good]),
+                    Person.unit_org_id == unit.id,
+                )
+            ).all()
+        )
+        done = set(
+            s.execute(
+                select(Contribution.person_id, Contribution.month).where(
+                    Contribution.unit_org_id == unit.id,
+                    Contribution.person_id.in_(list(persons.values())),
+                )
+            ).all()
+        )
+        for g in good:
+            pid = persons.get(g["id_number"])
+            if pid is None:
+                report.errors.append(
+                    LineError(g["line"], "id_number", f"not an insured person of unit {unit_code}")
+                )
+            elif (pid, g["month"]) in done:
+                report.errors.append(
+                    LineError(g["line"], "month", f"{g['month']} was already imported")
+                )
+            else:
+                valid.append(g | {"person_id": pid})
     if report.errors and not skip_invalid:
         return report
     now = rt.now()
@@ -316,56 +310,52 @@ def import_old_card_balances(
     report = ImportReport()
     valid: list[dict[str, Any]] = []
     seen: set[Hashable] = set()
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for chunk in chunks(read_rows(handle, OLD_CARD_COLUMNS), CHUNK):
-            report.read += len(chunk)
-            good = check_lines(
-                chunk,
-                report,
-                _parse_old_card,
-                keys=lambda g: [g["id_number"]],
-                seen=seen,
-                repeated=("id_number", "this person appears earlier in the file"),
-            )
-            persons = dict(
-                s.execute(
-                    select(Person.id_number, Person.id).where(
-                        Person.id_number.in_([g["id_number"] for g in good]),
-                        Person.old_medical_card_no.is_not(None),
-                        Person.old_medical_card_state.in_(
-                            [OldCardState.NORMAL.value, OldCardState.RESTRICTED.value]
-                        ),
-                    )
-                ).all()
-            )
-            taken = set(
-                s.scalars(
-                    select(LedgerTxn.person_id).where(
-                        LedgerTxn.kind == TxnKind.OLD_CARD_OPENING.value,
-                        LedgerTxn.person_id.in_(list(persons.values())),
-                    )
+    for chunk in read_chunks(path, OLD_CARD_COLUMNS, report, progress):
+        good = check_lines(
+            chunk,
+            report,
+            _parse_old_card,
+            keys=lambda g: [g["id_number"]],
+            seen=seen,
+            repeated=("id_number", "this person appears earlier in the file"),
+        )
+        persons = dict(
+            s.execute(
+                select(Person.id_number, Person.id).where(
+                    Person.id_number.in_([g["id_number"] for g in good]),
+                    Person.old_medical_card_no.is_not(None),
+                    Person.old_medical_card_state.in_(
+                        [OldCardState.NORMAL.value, OldCardState.RESTRICTED.value]
+                    ),
+                )
+            ).all()
+        )
+        taken = set(
+            s.scalars(
+                select(LedgerTxn.person_id).where(
+                    LedgerTxn.kind == TxnKind.OLD_CARD_OPENING.value,
+                    LedgerTxn.person_id.in_(list(persons.values())),
                 )
             )
-            for g in good:
-                pid = persons.get(g["id_number"])
-                if pid is None:
-                    report.errors.append(
-                        LineError(
-                            g["line"],
-                            "id_number",
-                            "no registered person whose old medical card is still open",
-                        )
+        )
+        for g in good:
+            pid = persons.get(g["id_number"])
+            if pid is None:
+                report.errors.append(
+                    LineError(
+                        g["line"],
+                        "id_number",
+                        "no registered person whose old medical card is still open",
                     )
-                elif pid in taken:
-                    report.errors.append(
-                        LineError(
-                            g["line"], "id_number", "this old card's balance was already taken over"
-                        )
+                )
+            elif pid in taken:
+                report.errors.append(
+                    LineError(
+                        g["line"], "id_number", "this old card's balance was already taken over"
                     )
-                else:
-                    valid.append(g | {"person_id": pid})
-            if progress:
-                progress(len(chunk))
+                )
+            else:
+                valid.append(g | {"person_id": pid})
     if report.errors and not skip_invalid:
         return report
     now = rt.now()

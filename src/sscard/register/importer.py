@@ -111,6 +111,18 @@ def check_lines(
     return good
 
 
+def read_chunks(
+    path: Path, columns: tuple[str, ...], report: ImportReport, progress: Progress | None
+) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    """The file's lines in chunks of CHUNK, counted in ``report`` and shown by ``progress``."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for chunk in chunks(read_rows(handle, columns), CHUNK):
+            report.read += len(chunk)
+            yield chunk
+            if progress:
+                progress(len(chunk))
+
+
 def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for row in rows:
@@ -203,12 +215,8 @@ def import_persons(
     report = ImportReport()
     seen: set[Hashable] = set()
     valid: list[list[dict[str, Any]]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for chunk in chunks(read_rows(handle, PERSON_COLUMNS), CHUNK):
-            report.read += len(chunk)
-            valid.append(_check_persons(s, rt, chunk, seen, report))
-            if progress:
-                progress(len(chunk))
+    for chunk in read_chunks(path, PERSON_COLUMNS, report, progress):
+        valid.append(_check_persons(s, rt, chunk, seen, report))
     if report.errors and not skip_invalid:
         return report
     now = rt.now()
@@ -282,41 +290,33 @@ def import_units(
     report = ImportReport()
     seen: set[Hashable] = set()
     valid: list[dict[str, Any]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for chunk in chunks(read_rows(handle, UNIT_COLUMNS), CHUNK):
-            report.read += len(chunk)
-            good = check_lines(
-                chunk,
-                report,
-                lambda raw: _parse_unit(rt, raw),
-                keys=lambda g: [("code", g["code"]), ("uscc", g["uscc"])],
-                seen=seen,
-                repeated=("code", "code or USCC appears earlier in the file"),
-                columns={"bank_code": "agreement_bank_code"},
+    for chunk in read_chunks(path, UNIT_COLUMNS, report, progress):
+        good = check_lines(
+            chunk,
+            report,
+            lambda raw: _parse_unit(rt, raw),
+            keys=lambda g: [("code", g["code"]), ("uscc", g["uscc"])],
+            seen=seen,
+            repeated=("code", "code or USCC appears earlier in the file"),
+            columns={"bank_code": "agreement_bank_code"},
+        )
+        taken_codes = set(
+            s.scalars(
+                select(Organization.code).where(Organization.code.in_([g["code"] for g in good]))
             )
-            taken_codes = set(
-                s.scalars(
-                    select(Organization.code).where(
-                        Organization.code.in_([g["code"] for g in good])
-                    )
+        )
+        taken_uscc = set(
+            s.scalars(select(Unit.uscc).where(Unit.uscc.in_([g["uscc"] for g in good])))
+        )
+        for g in good:
+            if g["code"] in taken_codes:
+                report.errors.append(LineError(g["line"], "code", f"code '{g['code']}' is taken"))
+            elif g["uscc"] in taken_uscc:
+                report.errors.append(
+                    LineError(g["line"], "uscc", "a unit with this USCC is registered")
                 )
-            )
-            taken_uscc = set(
-                s.scalars(select(Unit.uscc).where(Unit.uscc.in_([g["uscc"] for g in good])))
-            )
-            for g in good:
-                if g["code"] in taken_codes:
-                    report.errors.append(
-                        LineError(g["line"], "code", f"code '{g['code']}' is taken")
-                    )
-                elif g["uscc"] in taken_uscc:
-                    report.errors.append(
-                        LineError(g["line"], "uscc", "a unit with this USCC is registered")
-                    )
-                else:
-                    valid.append(g)
-            if progress:
-                progress(len(chunk))
+            else:
+                valid.append(g)
     if report.errors and not skip_invalid:
         return report
     now = rt.now()
