@@ -65,13 +65,14 @@ def test_limit_out_of_range_is_refused(limit: int) -> None:
 
 def test_page_with_more_rows_than_the_limit_has_a_next_cursor() -> None:
     rows = ["a", "b", "c"]
-    page = Page.of(rows, limit=2, last_id=17)
+    ids = {"a": 5, "b": 17, "c": 30}
+    page = Page.of(rows, limit=2, key=ids.__getitem__)  # the cursor is the last item's id
     assert list(page.items) == ["a", "b"]
     assert page.next is not None
     assert decode_cursor(page.next) == 17
 
 
 def test_last_page_has_no_next_cursor() -> None:
-    page = Page.of(["a", "b"], limit=2, last_id=17)
+    page = Page.of(["a", "b"], limit=2, key={"a": 5, "b": 17}.__getitem__)
     assert list(page.items) == ["a", "b"]
     assert page.next is None

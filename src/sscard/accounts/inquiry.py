@@ -60,6 +60,6 @@ def statement(s: Session, *, person_id: int, after: str | None, limit: int) -> S
     return Statement(
         balance_fen=int(balances.get(AccountKind.PERSONAL.value, 0)),
         old_card_balance_fen=int(balances.get(AccountKind.OLD_CARD.value, 0)),
-        entries=Page.of(rows, limit, rows[limit - 1][0].id if len(rows) > limit else None),
+        entries=Page.of(rows, limit, key=lambda row: row[0].id),
         contributions=contributions,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -46,7 +46,9 @@ class Page(Generic[T]):
     next: str | None
 
     @classmethod
-    def of(cls, rows: Sequence[T], limit: int, last_id: int | None) -> Page[T]:
-        has_more = len(rows) > limit
+    def of(cls, rows: Sequence[T], limit: int, key: Callable[[T], int]) -> Page[T]:
+        """A page from up to ``limit + 1`` rows: the extra row says a next page exists,
+        whose cursor is the ``key`` of this page's last row."""
         items = rows[:limit]
-        return cls(items=items, next=encode_cursor(last_id) if has_more and last_id else None)
+        has_more = len(rows) > limit
+        return cls(items=items, next=encode_cursor(key(items[-1])) if has_more else None)

@@ -19,9 +19,10 @@ from sscard.applications.model import choose_bank
 from sscard.audit.service import record
 from sscard.core.errors import AlreadyExists, InvalidInput, NotFound
 from sscard.core.ids import parse_id_number, parse_uscc
-from sscard.core.pagination import Page, check_limit, decode_cursor
+from sscard.core.pagination import Page
 from sscard.core.policy import RegionPolicy, UnitKind
 from sscard.db.engine import UnitOfWork
+from sscard.db.paging import page_by_id
 from sscard.register.model import MedicalScheme, OldCardState, OrgKind, PersonStatus, RecordKind
 from sscard.register.tables import Organization, Person, PersonRecord, Unit
 from sscard.runtime import Runtime
@@ -374,12 +375,10 @@ def find_person(session: Session, id_number: str) -> Person:
 def list_persons(
     session: Session, *, after: str | None, limit: int, unit_org_id: int | None = None
 ) -> Page[Person]:
-    check_limit(limit)
-    q = select(Person).where(Person.id > decode_cursor(after)).order_by(Person.id).limit(limit + 1)
+    q = select(Person)
     if unit_org_id is not None:
         q = q.where(Person.unit_org_id == unit_org_id)
-    rows = list(session.scalars(q))
-    return Page.of(rows, limit, rows[limit - 1].id if len(rows) > limit else None)
+    return page_by_id(session, q, Person.id, after=after, limit=limit)
 
 
 def add_person_record(

@@ -35,8 +35,8 @@ from sscard.cards.service import OnActivation
 from sscard.cards.tables import Card, Fee
 from sscard.cards.transitions import load_card, load_card_by
 from sscard.core.errors import Forbidden, InvalidInput
-from sscard.core.pagination import Page, check_limit, decode_cursor
 from sscard.db.engine import UnitOfWork
+from sscard.db.paging import page_by_id
 from sscard.register.model import OrgKind
 
 router = APIRouter(tags=["cards"])
@@ -78,8 +78,7 @@ def list_cards(
 ) -> CardPage:
     """Cards by cursor, filtered by state or person; banks see their own, units theirs."""
     require(actor, "cards.read")
-    check_limit(limit)
-    q = select(Card).where(Card.id > decode_cursor(after)).order_by(Card.id).limit(limit + 1)
+    q = select(Card)
     if state:
         try:
             q = q.where(Card.state == CardState(state).value)
@@ -93,8 +92,7 @@ def list_cards(
         q = q.where(Card.bank_code == actor.bank_code)
     if actor.org_kind is OrgKind.UNIT:
         q = q.where(Card.unit_org_id == actor.org_id)
-    rows = list(s.scalars(q))
-    page = Page.of(rows, limit, rows[limit - 1].id if len(rows) > limit else None)
+    page = page_by_id(s, q, Card.id, after=after, limit=limit)
     return CardPage(items=[CardRead.of(c) for c in page.items], next=page.next)
 
 

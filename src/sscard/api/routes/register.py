@@ -23,7 +23,7 @@ from sscard.api.schemas import (
     UnitIn,
     UnitRead,
 )
-from sscard.core.pagination import Page, check_limit, decode_cursor
+from sscard.db.paging import page_by_id
 from sscard.register import service
 from sscard.register.tables import Organization, PersonRecord, Unit
 
@@ -82,17 +82,10 @@ def list_organizations(
 ) -> OrganizationPage:
     """Organizations of the register, by cursor."""
     require(actor, "register.read")
-    check_limit(limit)
-    q = (
-        select(Organization)
-        .where(Organization.id > decode_cursor(after))
-        .order_by(Organization.id)
-        .limit(limit + 1)
-    )
+    q = select(Organization)
     if kind:
         q = q.where(Organization.kind == kind)
-    rows = list(s.scalars(q))
-    page = Page.of(rows, limit, rows[limit - 1].id if len(rows) > limit else None)
+    page = page_by_id(s, q, Organization.id, after=after, limit=limit)
     return OrganizationPage(
         items=[OrganizationRead.model_validate(o) for o in page.items], next=page.next
     )
