@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sscard.cards.model import CardState
-from sscard.core.errors import DomainError, PolicyRefused
+from sscard.core.errors import DomainError, InvalidInput, PolicyRefused
 
 
 class AccountKind(StrEnum):
@@ -74,8 +74,6 @@ def refuse_unusable(state: CardState) -> None:
 
 
 def check_amount(amount_fen: int, field: str = "amount_fen") -> int:
-    from sscard.core.errors import InvalidInput
-
     if not isinstance(amount_fen, int) or not 0 < amount_fen <= MAX_AMOUNT_FEN:
         raise InvalidInput(
             f"{field} is a whole number of fen between 1 and {MAX_AMOUNT_FEN}", field=field

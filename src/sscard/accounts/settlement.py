@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from sscard.cards.model import CardState
 from sscard.cards.service import activate_card, close_old_medical_card, has_old_medical_card
 from sscard.cards.tables import Card
 from sscard.cards.transitions import load_card
-from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sscard.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from sscard.core.policy import Channel
 from sscard.messages import Delivery, OldMedicalCardClosed
 from sscard.register.model import OrgKind
@@ -86,6 +87,38 @@ def _receipt(rt: Runtime, txn: LedgerTxn, *, replayed: bool, activated: bool) ->
         )
 
 
+def _replay(rt: Runtime, org_id: int, key: str, fingerprint: str) -> Receipt | None:
+    """The first answer to this key, if there was one."""
+    earlier = _earlier(rt, org_id, key, fingerprint)
+    return None if earlier is None else _receipt(rt, earlier, replayed=True, activated=False)
+
+
+def _post_once(
+    rt: Runtime,
+    *,
+    org_id: int,
+    key: str,
+    fingerprint: str,
+    write: Callable[[Session], LedgerTxn],
+    activated: bool = False,
+    race: DomainError | None = None,
+) -> Receipt:
+    """Run ``write`` in one transaction; if the same key won a race meanwhile, answer
+    with its payment. A unique violation that is not that key's is ``race`` (or raised)."""
+    try:
+        with rt.uow() as uow:
+            txn = write(uow.session)
+            uow.commit()
+    except IntegrityError:
+        replay = _replay(rt, org_id, key, fingerprint)
+        if replay is not None:
+            return replay
+        if race is not None:
+            raise race from None
+        raise
+    return _receipt(rt, txn, replayed=False, activated=activated)
+
+
 def _key(value: str) -> str:
     key = (value or "").strip()
     if not key or len(key) > 255:
@@ -126,9 +159,9 @@ def settle(
     number = (card_number or "").strip().upper()
     fingerprint = _fingerprint(number, what.value, amount_fen)
     assert actor.org_id is not None
-    earlier = _earlier(rt, actor.org_id, key, fingerprint)
-    if earlier is not None:
-        return _receipt(rt, earlier, replayed=True, activated=False)
+    replay = _replay(rt, actor.org_id, key, fingerprint)
+    if replay is not None:
+        return replay
     with rt.uow() as uow:
         card = uow.session.scalar(select(Card).where(Card.card_number == number))
         if card is None:
@@ -161,26 +194,24 @@ def settle(
             _first_password(rt, actor=actor, card_id=card.id, new_password=new_password)
         else:
             passwords.verify(rt, actor=actor, person_id=person_id, password=password or "")
-    try:
-        with rt.uow() as uow:
-            txn = _debit(
-                uow.session,
-                rt,
-                actor=actor,
-                card_id=card.id,
-                what=what,
-                amount_fen=amount_fen,
-                key=key,
-                fingerprint=fingerprint,
-                old_medical_card_no=old_medical_card_no,
-            )
-            uow.commit()
-    except IntegrityError:  # the same key raced in: answer with the first payment
-        earlier = _earlier(rt, actor.org_id, key, fingerprint)
-        if earlier is None:
-            raise
-        return _receipt(rt, earlier, replayed=True, activated=False)
-    return _receipt(rt, txn, replayed=False, activated=activated)
+    return _post_once(
+        rt,
+        org_id=actor.org_id,
+        key=key,
+        fingerprint=fingerprint,
+        activated=activated,
+        write=lambda s: _debit(
+            s,
+            rt,
+            actor=actor,
+            card_id=card.id,
+            what=what,
+            amount_fen=amount_fen,
+            key=key,
+            fingerprint=fingerprint,
+            old_medical_card_no=old_medical_card_no,
+        ),
+    )
 
 
 def _activate_on_first_use(
@@ -342,58 +373,76 @@ def refund(
     key = _key(idempotency_key)
     assert actor.org_id is not None
     fingerprint = _fingerprint("refund", settlement_id, amount_fen)
-    earlier = _earlier(rt, actor.org_id, key, fingerprint)
-    if earlier is not None:
-        return _receipt(rt, earlier, replayed=True, activated=False)
-    try:
-        with rt.uow() as uow:
-            s = uow.session
-            original = s.get(LedgerTxn, settlement_id)
-            if original is None or original.kind != TxnKind.SETTLEMENT:
-                raise NotFound(f"no settlement with id {settlement_id}")
-            if original.org_id != actor.org_id:
-                raise Forbidden("a settlement is refunded by the institution that took it")
-            if s.scalar(select(LedgerTxn.id).where(LedgerTxn.refund_of_id == original.id)):
-                raise Conflict(
-                    "this settlement was already refunded; a refund is made once",
-                    reason="already_refunded",
-                )
-            if amount_fen > original.amount_fen:
-                raise InvalidInput(
-                    f"a refund is at most the original {original.amount_fen} fen",
-                    field="amount_fen",
-                )
-            now = rt.now()
-            personal = account(s, AccountKind.PERSONAL, person_id=original.person_id, now=now)
-            institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
-            txn = post(
-                s,
-                kind=TxnKind.REFUND,
-                person_id=original.person_id,
-                org_id=actor.org_id,
-                card_id=original.card_id,
-                actor_staff_id=actor.staff_id,
-                request_key=key,
-                fingerprint=fingerprint,
-                refund_of_id=original.id,
-                now=now,
-                legs=[Leg(personal.id, amount_fen), Leg(institution.id, -amount_fen, True)],
-            )
-            txn.detail = {**txn.detail, "balance_after_fen": balance(s, personal.id)}
-            record(
-                s,
-                actor=actor,
-                at=now,
-                action="medical_account.refunded",
-                subject_type="ledger_txn",
-                subject_id=txn.id,
-                person_id=original.person_id,
-                detail={"amount_fen": amount_fen, "settlement_id": original.id},
-            )
-            uow.commit()
-    except IntegrityError:
-        earlier = _earlier(rt, actor.org_id, key, fingerprint)
-        if earlier is None:
-            raise Conflict("this settlement was refunded at the same moment") from None
-        return _receipt(rt, earlier, replayed=True, activated=False)
-    return _receipt(rt, txn, replayed=False, activated=False)
+    replay = _replay(rt, actor.org_id, key, fingerprint)
+    if replay is not None:
+        return replay
+    return _post_once(
+        rt,
+        org_id=actor.org_id,
+        key=key,
+        fingerprint=fingerprint,
+        race=Conflict("this settlement was refunded at the same moment"),
+        write=lambda s: _refund_in(
+            s,
+            rt,
+            actor=actor,
+            settlement_id=settlement_id,
+            amount_fen=amount_fen,
+            key=key,
+            fingerprint=fingerprint,
+        ),
+    )
+
+
+def _refund_in(
+    s: Session,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    settlement_id: int,
+    amount_fen: int,
+    key: str,
+    fingerprint: str,
+) -> LedgerTxn:
+    original = s.get(LedgerTxn, settlement_id)
+    if original is None or original.kind != TxnKind.SETTLEMENT:
+        raise NotFound(f"no settlement with id {settlement_id}")
+    if original.org_id != actor.org_id:
+        raise Forbidden("a settlement is refunded by the institution that took it")
+    if s.scalar(select(LedgerTxn.id).where(LedgerTxn.refund_of_id == original.id)):
+        raise Conflict(
+            "this settlement was already refunded; a refund is made once",
+            reason="already_refunded",
+        )
+    if amount_fen > original.amount_fen:
+        raise InvalidInput(
+            f"a refund is at most the original {original.amount_fen} fen", field="amount_fen"
+        )
+    now = rt.now()
+    personal = account(s, AccountKind.PERSONAL, person_id=original.person_id, now=now)
+    institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
+    txn = post(
+        s,
+        kind=TxnKind.REFUND,
+        person_id=original.person_id,
+        org_id=actor.org_id,
+        card_id=original.card_id,
+        actor_staff_id=actor.staff_id,
+        request_key=key,
+        fingerprint=fingerprint,
+        refund_of_id=original.id,
+        now=now,
+        legs=[Leg(personal.id, amount_fen), Leg(institution.id, -amount_fen, True)],
+    )
+    txn.detail = {**txn.detail, "balance_after_fen": balance(s, personal.id)}
+    record(
+        s,
+        actor=actor,
+        at=now,
+        action="medical_account.refunded",
+        subject_type="ledger_txn",
+        subject_id=txn.id,
+        person_id=original.person_id,
+        detail={"amount_fen": amount_fen, "settlement_id": original.id},
+    )
+    return txn

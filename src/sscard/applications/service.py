@@ -188,13 +188,6 @@ def get_application(s: Session, application_id: int) -> Application:
     return app
 
 
-def get_application_by_form(s: Session, number: str) -> Application:
-    app = s.scalar(select(Application).where(Application.form_number == number.strip()))
-    if app is None:
-        raise NotFound(f"no application form {number}", field="form_number")
-    return app
-
-
 def check_unit_scope(s: Session, actor: Actor, app: Application) -> None:
     """A unit sees and corrects only its own insured persons' forms."""
     if actor.org_kind is OrgKind.UNIT:

@@ -82,7 +82,6 @@ class UnitOfWork:
     def __init__(self, factory: SessionFactory) -> None:
         self._factory = factory
         self._session: Session | None = None
-        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def session(self) -> Session:
@@ -92,7 +91,6 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self._session = self._factory()
-        self._after_commit = []
         return self
 
     def __exit__(
@@ -109,10 +107,3 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
-        hooks, self._after_commit = self._after_commit, []
-        for hook in hooks:
-            hook()
-
-    def on_commit(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` only after this transaction commits (messages, notifications)."""
-        self._after_commit.append(hook)
