@@ -20,7 +20,7 @@ from sscard.access.model import Actor, require
 from sscard.accounts.ledger import account
 from sscard.accounts.model import AccountKind, TxnKind, check_amount
 from sscard.accounts.tables import Contribution, LedgerAccount, LedgerEntry, LedgerTxn
-from sscard.audit.tables import AuditRecord
+from sscard.audit.service import record_many
 from sscard.core.errors import InvalidInput
 from sscard.core.ids import parse_id_number
 from sscard.db.engine import UnitOfWork
@@ -165,22 +165,17 @@ def _write(
         .values(balance_fen=LedgerAccount.balance_fen - sum(per_account.values()))
         .execution_options(synchronize_session=False)
     )
-    s.execute(
-        insert(AuditRecord),
-        [
-            {
-                "occurred_at": now,
-                "actor_staff_id": actor.staff_id,
-                "actor_org_id": actor.org_id,
-                "channel": "import",
-                "action": f"medical_account.{kind.value}",
-                "subject_type": "ledger_txn",
-                "subject_id": t,
-                "person_id": ln["person_id"],
-                "detail": {"amount_fen": ln["amount"], "source": source},
-            }
+    record_many(
+        s,
+        actor=actor,
+        at=now,
+        action=f"medical_account.{kind.value}",
+        subject_type="ledger_txn",
+        channel="import",
+        entries=(
+            (t, ln["person_id"], {"amount_fen": ln["amount"], "source": source})
             for t, ln in zip(txn_ids, lines, strict=True)
-        ],
+        ),
     )
     return list(txn_ids)
 

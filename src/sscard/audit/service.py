@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor
@@ -37,3 +39,36 @@ def record(
     )
     session.add(row)
     return row
+
+
+AuditEntry = tuple[int | None, int | None, dict[str, Any]]
+"""One audited subject: (subject id, person id, detail)."""
+
+
+def record_many(
+    session: Session,
+    *,
+    actor: Actor,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    channel: str,
+    entries: Iterable[AuditEntry],
+) -> None:
+    """Add one audit record per entry in a single INSERT (set-based paths; never commits)."""
+    rows = [
+        {
+            "occurred_at": at,
+            "actor_staff_id": actor.staff_id,
+            "actor_org_id": actor.org_id,
+            "channel": channel,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "person_id": person_id,
+            "detail": detail,
+        }
+        for subject_id, person_id, detail in entries
+    ]
+    if rows:
+        session.execute(insert(AuditRecord), rows)

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor
-from sscard.audit.tables import AuditRecord
+from sscard.audit.service import record_many
 from sscard.bank.model import (
     OPENED,
     AccountAction,
@@ -144,22 +144,17 @@ def _history(
             for account_id, card_id, old, new in changes
         ],
     )
-    s.execute(
-        insert(AuditRecord),
-        [
-            {
-                "occurred_at": at,
-                "actor_staff_id": actor.staff_id,
-                "actor_org_id": actor.org_id,
-                "channel": MESSAGE_CHANNEL,
-                "action": f"{SUBJECT}.{action.value}",
-                "subject_type": SUBJECT,
-                "subject_id": account_id,
-                "person_id": None,
-                "detail": {"from": old, "to": new, "card_action": card_action[card_id]},
-            }
+    record_many(
+        s,
+        actor=actor,
+        at=at,
+        action=f"{SUBJECT}.{action.value}",
+        subject_type=SUBJECT,
+        channel=MESSAGE_CHANNEL,
+        entries=(
+            (account_id, None, {"from": old, "to": new, "card_action": card_action[card_id]})
             for account_id, card_id, old, new in changes
-        ],
+        ),
     )
 
 

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, Agent, require_own_bank
-from sscard.audit.service import record
-from sscard.audit.tables import AuditRecord
+from sscard.audit.service import record, record_many
 from sscard.cards.model import LOST, Action, CardState, next_state
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.errors import NotFound
@@ -165,18 +164,16 @@ def record_creations(
     ]
     session.add_all(transitions)
     session.flush()
-    session.add_all(
-        AuditRecord(
-            occurred_at=at,
-            actor_staff_id=actor.staff_id,
-            actor_org_id=actor.org_id,
-            channel=channel,
-            action="card.order",
-            subject_type="card",
-            subject_id=t.card_id,
-            person_id=t.person_id,
-            detail={"reason": reason_code, "transition_id": t.id},
-        )
-        for t in transitions
+    record_many(
+        session,
+        actor=actor,
+        at=at,
+        action="card.order",
+        subject_type="card",
+        channel=channel,
+        entries=(
+            (t.card_id, t.person_id, {"reason": reason_code, "transition_id": t.id})
+            for t in transitions
+        ),
     )
     return transitions

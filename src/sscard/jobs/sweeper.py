@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sscard.access.model import SYSTEM
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
-from sscard.audit.tables import AuditRecord
+from sscard.audit.service import record_many
 from sscard.cards.model import TRANSITIONS, Action, CardState, add_months, sources_of
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.clock import start_of_local_day
@@ -121,22 +121,21 @@ def _card_job(
         for r in rows
     ]
     s.execute(insert(CardTransition), transitions)
-    s.execute(
-        insert(AuditRecord),
-        [
-            {
-                "occurred_at": now,
-                "actor_staff_id": None,
-                "actor_org_id": None,
-                "channel": "system",
-                "action": f"card.{action.value}",
-                "subject_type": "card",
-                "subject_id": t["card_id"],
-                "person_id": t["person_id"],
-                "detail": {"from": t["from_state"], "to": t["to_state"], "reason": reason},
-            }
+    record_many(
+        s,
+        actor=SYSTEM,
+        at=now,
+        action=f"card.{action.value}",
+        subject_type="card",
+        channel="system",
+        entries=(
+            (
+                t["card_id"],
+                t["person_id"],
+                {"from": t["from_state"], "to": t["to_state"], "reason": reason},
+            )
             for t in transitions
-        ],
+        ),
     )
     return len(rows)
 
@@ -252,24 +251,18 @@ def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int
         .all()
     )
     # Audit only the persons whose old card really was restricted.
-    if restricted:
-        s.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "occurred_at": now,
-                    "actor_staff_id": None,
-                    "actor_org_id": None,
-                    "channel": "system",
-                    "action": "person.old_medical_card_restricted",
-                    "subject_type": "card",
-                    "subject_id": card_of[person_id],
-                    "person_id": person_id,
-                    "detail": {"reason": "not_activated_within_half_a_year"},
-                }
-                for person_id in restricted
-            ],
-        )
+    record_many(
+        s,
+        actor=SYSTEM,
+        at=now,
+        action="person.old_medical_card_restricted",
+        subject_type="card",
+        channel="system",
+        entries=(
+            (card_of[person_id], person_id, {"reason": "not_activated_within_half_a_year"})
+            for person_id in restricted
+        ),
+    )
     return len(rows)
 
 
@@ -290,24 +283,15 @@ def flag_overdue_handouts(s: Session, rt: Runtime, now: datetime, size: int) -> 
         .returning(Card.id, Card.person_id, Card.unit_org_id)
         .execution_options(synchronize_session=False)
     ).all()
-    if rows:
-        s.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "occurred_at": now,
-                    "actor_staff_id": None,
-                    "actor_org_id": None,
-                    "channel": "system",
-                    "action": "card.handout_overdue",
-                    "subject_type": "card",
-                    "subject_id": r.id,
-                    "person_id": r.person_id,
-                    "detail": {"unit_org_id": r.unit_org_id},
-                }
-                for r in rows
-            ],
-        )
+    record_many(
+        s,
+        actor=SYSTEM,
+        at=now,
+        action="card.handout_overdue",
+        subject_type="card",
+        channel="system",
+        entries=((r.id, r.person_id, {"unit_org_id": r.unit_org_id}) for r in rows),
+    )
     return len(rows)
 
 
@@ -328,24 +312,15 @@ def flag_overdue_batches(s: Session, rt: Runtime, now: datetime, size: int) -> i
         .returning(Batch.id)
         .execution_options(synchronize_session=False)
     ).all()
-    if rows:
-        s.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "occurred_at": now,
-                    "actor_staff_id": None,
-                    "actor_org_id": None,
-                    "channel": "system",
-                    "action": "batch.return_overdue",
-                    "subject_type": "batch",
-                    "subject_id": r.id,
-                    "person_id": None,
-                    "detail": {},
-                }
-                for r in rows
-            ],
-        )
+    record_many(
+        s,
+        actor=SYSTEM,
+        at=now,
+        action="batch.return_overdue",
+        subject_type="batch",
+        channel="system",
+        entries=((r.id, None, {}) for r in rows),
+    )
     return len(rows)
 
 

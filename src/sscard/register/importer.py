@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, require
 from sscard.applications.model import choose_bank
-from sscard.audit.tables import AuditRecord
+from sscard.audit.service import record_many
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import parse_uscc
 from sscard.core.policy import UnitKind
@@ -233,22 +233,14 @@ def import_persons(
             .scalars()
             .all()
         )
-        s.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "occurred_at": now,
-                    "actor_staff_id": actor.staff_id,
-                    "actor_org_id": actor.org_id,
-                    "channel": "import",
-                    "action": "person.registered",
-                    "subject_type": "person",
-                    "subject_id": pid,
-                    "person_id": pid,
-                    "detail": {"source": path.name},
-                }
-                for pid in ids
-            ],
+        record_many(
+            s,
+            actor=actor,
+            at=now,
+            action="person.registered",
+            subject_type="person",
+            channel="import",
+            entries=((pid, pid, {"source": path.name}) for pid in ids),
         )
         report.written += len(ids)
     uow.commit()
@@ -350,22 +342,14 @@ def import_units(
                 for oid, r in zip(org_ids, rows, strict=True)
             ],
         )
-        s.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "occurred_at": now,
-                    "actor_staff_id": actor.staff_id,
-                    "actor_org_id": actor.org_id,
-                    "channel": "import",
-                    "action": "unit.registered",
-                    "subject_type": "organization",
-                    "subject_id": oid,
-                    "person_id": None,
-                    "detail": {"source": path.name},
-                }
-                for oid in org_ids
-            ],
+        record_many(
+            s,
+            actor=actor,
+            at=now,
+            action="unit.registered",
+            subject_type="organization",
+            channel="import",
+            entries=((oid, None, {"source": path.name}) for oid in org_ids),
         )
         report.written += len(org_ids)
     uow.commit()
