@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sscard.access.model import SYSTEM
@@ -56,6 +56,25 @@ def _due_ids(s: Session, model: Any, condition: ColumnElement[bool], size: int) 
     return list(s.scalars(q))
 
 
+def _guarded_update(
+    s: Session,
+    model: Any,
+    ids: list[int],
+    condition: ColumnElement[bool],
+    values: dict[str, Any],
+    *returning: Any,
+) -> Sequence[Row[Any]]:
+    """Update the locked rows that are still due (the guard re-checks ``condition``, so a
+    deadline applies once) and bump their version; the updated rows' ``returning``."""
+    return s.execute(
+        update(model)
+        .where(model.id.in_(ids), condition)
+        .values(**values, version=model.version + 1)
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    ).all()
+
+
 def _card_job(
     s: Session,
     rt: Runtime,
@@ -72,15 +91,19 @@ def _card_job(
     if not ids:
         return 0
     before = dict(s.execute(select(Card.id, Card.state).where(Card.id.in_(ids))).all())
-    rows = s.execute(
-        update(Card)
-        .where(Card.id.in_(ids), condition)
-        .values(**values, version=Card.version + 1)
-        .returning(
-            Card.id, Card.person_id, Card.state, Card.bank_code, Card.serial, Card.bank_card_number
-        )
-        .execution_options(synchronize_session=False)
-    ).all()
+    rows = _guarded_update(
+        s,
+        Card,
+        ids,
+        condition,
+        values,
+        Card.id,
+        Card.person_id,
+        Card.state,
+        Card.bank_code,
+        Card.serial,
+        Card.bank_card_number,
+    )
     if not rows:
         return 0
     told = BUS.publish(
@@ -224,13 +247,9 @@ def restrict_old_cards(s: Session, rt: Runtime, now: datetime, size: int) -> int
     ids = _due_ids(s, Card, condition, size)
     if not ids:
         return 0
-    rows = s.execute(
-        update(Card)
-        .where(Card.id.in_(ids), condition)
-        .values(old_card_restricted_at=now, version=Card.version + 1)
-        .returning(Card.id, Card.person_id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    rows = _guarded_update(
+        s, Card, ids, condition, {"old_card_restricted_at": now}, Card.id, Card.person_id
+    )
     card_of = {r.person_id: r.id for r in rows}
     restricted = (
         s.execute(
@@ -276,13 +295,16 @@ def flag_overdue_handouts(s: Session, rt: Runtime, now: datetime, size: int) -> 
     ids = _due_ids(s, Card, condition, size)
     if not ids:
         return 0
-    rows = s.execute(
-        update(Card)
-        .where(Card.id.in_(ids), condition)
-        .values(handout_overdue_at=now, version=Card.version + 1)
-        .returning(Card.id, Card.person_id, Card.unit_org_id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    rows = _guarded_update(
+        s,
+        Card,
+        ids,
+        condition,
+        {"handout_overdue_at": now},
+        Card.id,
+        Card.person_id,
+        Card.unit_org_id,
+    )
     record_many(
         s,
         actor=SYSTEM,
@@ -305,13 +327,7 @@ def flag_overdue_batches(s: Session, rt: Runtime, now: datetime, size: int) -> i
     ids = _due_ids(s, Batch, condition, size)
     if not ids:
         return 0
-    rows = s.execute(
-        update(Batch)
-        .where(Batch.id.in_(ids), condition)
-        .values(overdue_at=now, version=Batch.version + 1)
-        .returning(Batch.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    rows = _guarded_update(s, Batch, ids, condition, {"overdue_at": now}, Batch.id)
     record_many(
         s,
         actor=SYSTEM,
