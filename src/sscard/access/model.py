@@ -15,9 +15,22 @@ from sscard.core.policy import AgentAct, Channel, RegionPolicy
 from sscard.register.model import OrgKind
 
 
+class Role(StrEnum):
+    """A staff member's role within their organization."""
+
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMINISTRATOR = "administrator"
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """The staff member (and organization) a request acts as."""
+    """Who a request acts as: a staff member of an organization, or a cardholder.
+
+    ``person_id`` is set for a cardholder in self-service (``org_kind`` is
+    ``CARDHOLDER``, no organization). ``source`` says where the act came from (the
+    client's address, ``cli``, ``sweeper``) for the audit trail.
+    """
 
     staff_id: int | None
     org_id: int | None
@@ -25,7 +38,9 @@ class Actor:
     org_code: str
     bank_code: str | None = None
     name: str = "system"
-    role: str = "operator"
+    role: str = Role.OPERATOR.value
+    person_id: int | None = None
+    source: str = "system"
 
 
 SYSTEM = Actor(staff_id=None, org_id=None, org_kind=OrgKind.CENTER, org_code="SYSTEM")

@@ -35,6 +35,11 @@ def get_read_session(rt: RuntimeDep) -> Iterator[Session]:
 ReadSession = Annotated[Session, Depends(get_read_session)]
 
 
+def client_address(request: Request) -> str:
+    """Where a request came from, for the audit trail."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_actor(request: Request, rt: RuntimeDep) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -57,6 +62,7 @@ def get_actor(request: Request, rt: RuntimeDep) -> Actor:
             bank_code=org.bank_code,
             name=staff.name,
             role=staff.role,
+            source=client_address(request),
         )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor
+from sscard.audit.model import AuditKind
 from sscard.audit.tables import AuditRecord
 
 
@@ -24,12 +25,16 @@ def record(
     person_id: int | None = None,
     channel: str = "system",
     detail: dict[str, Any] | None = None,
+    kind: AuditKind = AuditKind.CHANGE,
 ) -> AuditRecord:
     """Add one audit record to the current transaction (never commits)."""
     row = AuditRecord(
         occurred_at=at,
+        kind=kind.value,
         actor_staff_id=actor.staff_id,
         actor_org_id=actor.org_id,
+        actor_person_id=actor.person_id,
+        source=actor.source,
         channel=channel,
         action=action,
         subject_type=subject_type,
@@ -54,13 +59,17 @@ def record_many(
     subject_type: str,
     channel: str,
     entries: Iterable[AuditEntry],
+    kind: AuditKind = AuditKind.CHANGE,
 ) -> None:
     """Add one audit record per entry in a single INSERT (set-based paths; never commits)."""
     rows = [
         {
             "occurred_at": at,
+            "kind": kind.value,
             "actor_staff_id": actor.staff_id,
             "actor_org_id": actor.org_id,
+            "actor_person_id": actor.person_id,
+            "source": actor.source,
             "channel": channel,
             "action": action,
             "subject_type": subject_type,

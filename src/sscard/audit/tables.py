@@ -12,20 +12,36 @@ from sscard.db.base import Base, BigId
 
 
 class AuditRecord(Base):
+    """One entry of the trail. Append-only; ``chain_seq``/``entry_hash`` chain it.
+
+    ``kind`` is an ``AuditKind``; ``source`` is where the act came from (client
+    address, ``cli``, ``sweeper``); ``actor_person_id`` is the cardholder acting in
+    self-service. The chain columns are filled when the entry is sealed.
+    """
+
     __tablename__ = "audit_records"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     occurred_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(12), default="change", server_default="change")
     actor_staff_id: Mapped[int | None] = mapped_column(BigId)
     actor_org_id: Mapped[int | None] = mapped_column(BigId)
+    actor_person_id: Mapped[int | None] = mapped_column(BigId)
+    source: Mapped[str] = mapped_column(String(64), default="system", server_default="system")
     channel: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(48))
     subject_type: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[int | None] = mapped_column(BigId)
     person_id: Mapped[int | None] = mapped_column(BigId)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The hash chain: position, the previous entry's hash and this entry's hash.
+    chain_seq: Mapped[int | None] = mapped_column(BigId, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_records_subject", "subject_type", "subject_id"),
         Index("ix_audit_records_person", "person_id", "occurred_at"),
+        Index("ix_audit_records_person_kind", "person_id", "kind", "id"),
+        Index("ix_audit_records_actor_org", "actor_org_id", "id"),
     )

@@ -52,7 +52,12 @@ for sub, name in (
 out = Console()
 err = Console(stderr=True)
 CLI_ACTOR = Actor(
-    staff_id=None, org_id=None, org_kind=OrgKind.CENTER, org_code="CLI", name="operator (cli)"
+    staff_id=None,
+    org_id=None,
+    org_kind=OrgKind.CENTER,
+    org_code="CLI",
+    name="operator (cli)",
+    source="cli",
 )
 
 DbOption = Annotated[

@@ -19,6 +19,13 @@ class OrgKind(StrEnum):
     PHOTO_STUDIO = "photo_studio"
     UNIT = "unit"
     HOTLINE = "hotline"  # 12333
+    # The insured person acting for themself in self-service. A party of the access
+    # table, never a row of ``organizations``.
+    CARDHOLDER = "cardholder"
+
+
+# Kinds an organization row may have (every kind but the cardholder).
+ORGANIZATION_KINDS = frozenset(k for k in OrgKind if k is not OrgKind.CARDHOLDER)
 
 
 class PersonStatus(StrEnum):

@@ -134,6 +134,11 @@ def create_organization(
             "(POST /units)",
             field="kind",
         )
+    if org_kind is OrgKind.CARDHOLDER:
+        raise InvalidInput(
+            "a cardholder is a person, not an organization: register them with POST /persons",
+            field="kind",
+        )
     if not ORG_CODE.match(code or ""):
         raise InvalidInput("code must be 2-32 letters, digits, '-' or '_'", field="code")
     s = uow.session
