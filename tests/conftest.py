@@ -165,11 +165,39 @@ def session(rt: Runtime) -> Iterator[Session]:
 
 # ---------------------------------------------------------------- log privacy guard
 # Every log record of the whole run is scanned: none may carry a full ID number
-# (18 characters with a valid GB 11643 check character) or a full bank card number
-# (16-19 digits passing Luhn). A leak fails the run, naming the logger.
+# (18 characters with a valid GB 11643 check character), a full bank card number
+# (16-19 digits passing Luhn), a password, PIN, token or secret given as a value
+# (``password=...``, ``"token": "..."``, ``Bearer ...``), or any password literal
+# the test sources use. A leak fails the run, naming the logger.
 
 _ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9X])")
 _CARD = re.compile(r"(?<![0-9])[0-9]{16,19}(?![0-9])")
+_SECRET_VALUE = re.compile(
+    r"(?i)\b(?:password|passwd|pin|secret|token|totp)[\"']?\s*[:=]\s*[\"']?(?![*•])"
+    r"([^\s\"',;}*]{4,})"
+    r"|\bbearer\s+([A-Za-z0-9._~+/=-]{6,})"
+)
+_LITERAL = re.compile(
+    r"(?i)\b\w*(?:password|totp|secret)\w*[\"']?\s*[:=]\s*[\"']([^\"'\s]{6,})[\"']"
+)
+
+
+def _test_password_literals() -> frozenset[str]:
+    """Every password-like literal the test sources use (their values must never be logged)."""
+    found: set[str] = set()
+    for path in Path(__file__).resolve().parent.rglob("*.py"):
+        found.update(_LITERAL.findall(path.read_text(encoding="utf-8")))
+    return frozenset(found)
+
+
+TEST_SECRETS = _test_password_literals()
+
+
+def secrets_in(text: str) -> list[str]:
+    """Passwords, PINs, tokens and secrets that ``text`` carries in full."""
+    found = [a or b for a, b in _SECRET_VALUE.findall(text)]
+    found += [s for s in TEST_SECRETS if s in text and s not in found]
+    return found
 
 
 def personal_numbers(text: str) -> list[str]:
@@ -200,6 +228,8 @@ class _LeakWatch(logging.Handler):
             self.leaks.append(
                 f"{record.name} ({record.pathname}:{record.lineno}): ...{number[-4:]}"
             )
+        for _secret in secrets_in(text):
+            self.leaks.append(f"{record.name} ({record.pathname}:{record.lineno}): a secret")
 
 
 LEAK_WATCH = _LeakWatch()
@@ -214,7 +244,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     logging.getLogger().removeHandler(LEAK_WATCH)
     if LEAK_WATCH.leaks:
-        print("\nPersonal numbers written to logs during the tests:")  # noqa: T201
+        print("\nPersonal numbers or secrets written to logs during the tests:")  # noqa: T201
         for leak in LEAK_WATCH.leaks[:20]:
             print("  " + leak)  # noqa: T201
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -6,7 +6,7 @@ import logging
 from datetime import date
 
 from sscard.core.ids import luhn_complete, make_citizen_id, mask_bank_card, mask_id_number
-from tests.conftest import LEAK_WATCH, personal_numbers
+from tests.conftest import LEAK_WATCH, TEST_SECRETS, personal_numbers, secrets_in
 
 
 def test_guard_recognises_full_numbers_and_ignores_masked_ones() -> None:
@@ -24,4 +24,30 @@ def test_guard_collects_a_leaking_record() -> None:
     LEAK_WATCH.emit(record)
     assert len(LEAK_WATCH.leaks) == before + 1
     assert number not in LEAK_WATCH.leaks[-1]  # the report itself shows only the tail
+    LEAK_WATCH.leaks.pop()  # this one was planted
+
+
+def test_guard_recognises_passwords_tokens_and_secrets_given_as_values() -> None:
+    assert secrets_in("login failed: password=hunter2-x for staff 7") == ["hunter2-x"]
+    assert secrets_in('body {"new_password": "602417"}') == ["602417"]
+    assert secrets_in("Authorization: Bearer sk_live.abcdef123") == ["sk_live.abcdef123"]
+    assert secrets_in("TOTP: 493022") == ["493022"]
+    # Masked values and words about passwords are no leak.
+    assert secrets_in("password: ******") == []
+    assert secrets_in("password reset for staff 3; pin locked") == []
+
+
+def test_guard_knows_every_password_literal_the_tests_use() -> None:
+    assert "482913" in TEST_SECRETS  # the walk-through's consumption password
+    assert secrets_in("settled with 482913 at the counter") == ["482913"]
+
+
+def test_guard_collects_a_record_leaking_a_password() -> None:
+    before = len(LEAK_WATCH.leaks)
+    record = logging.LogRecord(
+        "probe", logging.INFO, __file__, 1, "change %s", ("old_password=730416",), None
+    )
+    LEAK_WATCH.emit(record)
+    assert len(LEAK_WATCH.leaks) == before + 1
+    assert "730416" not in LEAK_WATCH.leaks[-1]
     LEAK_WATCH.leaks.pop()  # this one was planted
