@@ -47,6 +47,7 @@ SWEEP_JOBS = (
     "handout_overdue",
     "form_return_overdue",
     "idempotency_keys_pruned",
+    "audit_sealed",
 )
 
 
@@ -333,7 +334,10 @@ def test_calendar_load_refuses_a_weekday_as_adjusted_working_day(
 def test_sweep_at_a_moment_prints_every_job_count(db_url: str) -> None:
     result = invoke("sweep", "--at", "2027-01-05T09:00:00+08:00", "--database", db_url)
     assert result.exit_code == 0, result.stderr
-    assert sweep_counts(result.stdout) == dict.fromkeys(SWEEP_JOBS, 0) | {"total": 0}
+    counts = sweep_counts(result.stdout)
+    sealed = counts.pop("audit_sealed")  # the policy's installation is audited, then sealed
+    assert sealed > 0
+    assert counts == dict.fromkeys(SWEEP_JOBS[:-1], 0) | {"total": sealed}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from sscard import __version__
 from sscard.api import errors
-from sscard.api.routes import accounts, admin, applications, bank, cards, register
+from sscard.api.routes import accounts, admin, applications, audit, bank, cards, register
 from sscard.jobs.sweeper import SweeperThread
 from sscard.runtime import Runtime
 from sscard.wiring import wire
@@ -48,7 +48,7 @@ def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None 
     app.state.runtime = rt
     app.state.demo = demo
     errors.install(app)
-    for module in (register, applications, cards, accounts, bank, admin):
+    for module in (register, applications, cards, accounts, bank, admin, audit):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sscard.db.base import Base, BigId
+
+UNSEALED = "chain_seq IS NULL"
 
 
 class AuditRecord(Base):
@@ -44,4 +46,32 @@ class AuditRecord(Base):
         Index("ix_audit_records_person", "person_id", "occurred_at"),
         Index("ix_audit_records_person_kind", "person_id", "kind", "id"),
         Index("ix_audit_records_actor_org", "actor_org_id", "id"),
+        # The sealer's queue: small however large the trail grows.
+        Index(
+            "ix_audit_records_unsealed",
+            "id",
+            postgresql_where=text(UNSEALED),
+            sqlite_where=text(UNSEALED),
+        ),
+        # GET /audit/records filters.
+        Index("ix_audit_records_action", "action", "id"),
+        Index("ix_audit_records_kind", "kind", "id"),
+        Index("ix_audit_records_occurred", "occurred_at", "id"),
     )
+
+
+class AuditChainHead(Base):
+    """The chain's head: the last sealed entry's seq and hash (one row, ``id`` 1).
+
+    Sealers lock this row (``FOR UPDATE`` on PostgreSQL) for their batch, so two of them
+    never give out the same seq or fork the chain; writers of entries never touch it.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigId, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)

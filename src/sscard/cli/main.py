@@ -39,6 +39,7 @@ import_app = typer.Typer(
 calendar_app = typer.Typer(help="Working-day calendar", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff members and their tokens", no_args_is_help=True)
 ledger_app = typer.Typer(help="The medical accounts' ledger", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (policy_app, "policy"),
@@ -46,6 +47,7 @@ for sub, name in (
     (calendar_app, "calendar"),
     (staff_app, "staff"),
     (ledger_app, "ledger"),
+    (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
 
@@ -340,6 +342,57 @@ def ledger_check(database: DbOption = None) -> None:
     if problems:
         raise _fail(f"{len(problems)} ledger problems found", 1)
     out.print("ledger consistent: every balance equals the sum of its entries")
+
+
+@audit_app.command("seal")
+def audit_seal(
+    database: DbOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
+) -> None:
+    """Seal every audit entry waiting for it (the sweeper also does, every cycle)."""
+    from sscard.audit.sealer import seal
+
+    svc = _service(database)
+    try:
+        sealed = seal(svc.runtime, batch_size=batch_size)
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    out.print(f"sealed {sealed} audit entries")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database: DbOption = None,
+    from_seq: Annotated[int, typer.Option("--from-seq", min=1, help="Start at this seq")] = 1,
+) -> None:
+    """Recompute every hash of the audit chain; exit 1 naming the first broken entry."""
+    from sscard.audit.verification import verify
+
+    svc = _service(database)
+    try:
+        result = verify(svc.runtime, from_seq=from_seq)
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    counts = (
+        f"{result.sealed} entries sealed, {result.checked} checked intact from seq "
+        f"{result.from_seq}, {result.unsealed} waiting for sealing"
+    )
+    broken = result.broken
+    if broken is None:
+        out.print(f"audit chain intact: {counts}")
+        return
+    out.print(counts)
+    entry = (
+        f"entry {broken.id} ({broken.occurred_at.isoformat() if broken.occurred_at else '?'}, "
+        f"{broken.action})"
+        if broken.id is not None
+        else "a missing entry"
+    )
+    raise _fail(
+        f"audit chain broken at seq {broken.chain_seq}: {entry}: "
+        f"{broken.problem.value.replace('_', ' ')}: {broken.detail}",
+        1,
+    )
 
 
 @calendar_app.command("load")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sscard.access.model import SYSTEM
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
+from sscard.audit.sealer import seal_job
 from sscard.audit.service import record_many
 from sscard.cards.model import TRANSITIONS, Action, CardState, add_months, sources_of
 from sscard.cards.tables import Card, CardTransition
@@ -365,6 +366,8 @@ JOBS: dict[str, Job] = {
     "handout_overdue": flag_overdue_handouts,
     "form_return_overdue": flag_overdue_batches,
     "idempotency_keys_pruned": prune_idempotency_keys,
+    # Last, so that it also seals the audit records of the jobs above.
+    "audit_sealed": seal_job,
 }
 
 
