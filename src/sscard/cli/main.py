@@ -362,15 +362,16 @@ def keys_status(database: DbOption = None) -> None:
     svc = _service(database)
     with svc.runtime.uow() as uow:
         rows = status(uow.session)
-    table = Table(title="personal data at rest")
-    for heading in ("column", "key", "current", "values per version", "behind"):
-        table.add_column(heading)
+    # One line per column, never cut: operators grep this (and so do the tests).
     for r in rows:
-        versions = ", ".join(f"v{v}: {n}" for v, n in r.by_version.items())
+        versions = "  ".join(f"v{v}: {n}" for v, n in r.by_version.items())
         if r.other:
-            versions += f", not configured: {r.other}"
-        table.add_row(r.name, r.keyring, f"v{r.current}", versions, str(r.behind))
-    out.print(table)
+            versions += f"  not configured: {r.other}"
+        out.print(
+            f"{r.name:36} {r.keyring:10} current v{r.current}  {versions}  behind: {r.behind}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 @keys_app.command("rotate-data")

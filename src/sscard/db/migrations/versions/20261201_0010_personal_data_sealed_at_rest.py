@@ -68,7 +68,21 @@ def _rings(side: Side) -> Keyrings:
         ) from None
 
 
-def _convert(table: str, *, sealing: bool) -> None:
+def _keys_needed() -> dict[str, Keyrings]:
+    """The keyrings of each side that has stored values, loaded before any change."""
+    conn = op.get_bind()
+    needed: dict[str, Keyrings] = {}
+    for c in COLUMNS:
+        if c.side.name in needed:
+            continue
+        t = sa.table(c.table, sa.column(c.column, sa.String()))
+        stored = sa.select(t.c[c.column]).where(t.c[c.column].is_not(None)).limit(1)
+        if conn.execute(stored).first() is not None:
+            needed[c.side.name] = _rings(c.side)
+    return needed
+
+
+def _convert(table: str, rings: Keyrings, *, sealing: bool) -> None:
     """Seal (or, going down, open) every stored value of ``table``, batch by batch."""
     columns = _of(table)
     names = [c.column for c in columns]
@@ -79,7 +93,6 @@ def _convert(table: str, *, sealing: bool) -> None:
         *(sa.column(n, sa.String()) for n in names + hashes),
     )
     conn = op.get_bind()
-    rings: Keyrings | None = None
     update = (
         sa.update(t)
         .where(t.c.id == sa.bindparam("p_id"))
@@ -95,7 +108,6 @@ def _convert(table: str, *, sealing: bool) -> None:
         ).all()
         if not rows:
             return
-        rings = rings or _rings(columns[0].side)
         params = []
         for row in rows:
             p: dict[str, object] = {"p_id": row.id}
@@ -118,6 +130,7 @@ def _convert(table: str, *, sealing: bool) -> None:
 
 
 def upgrade() -> None:
+    rings = _keys_needed()
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             for c in _of(table):
@@ -130,7 +143,9 @@ def upgrade() -> None:
                     existing_nullable=c.nullable,
                 )
     for table in TABLES:
-        _convert(table, sealing=True)
+        side = _of(table)[0].side.name
+        if side in rings:
+            _convert(table, rings[side], sealing=True)
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             for c in _of(table):
@@ -147,6 +162,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    rings = _keys_needed()
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             for c in _of(table):
@@ -159,7 +175,9 @@ def downgrade() -> None:
                     batch_op.drop_index(f"ix_{table}_{hashed}")
                 batch_op.drop_column(hashed)
     for table in TABLES:
-        _convert(table, sealing=False)
+        side = _of(table)[0].side.name
+        if side in rings:
+            _convert(table, rings[side], sealing=False)
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             for c in _of(table):
