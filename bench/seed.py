@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Date,
     Integer,
     String,
     cast,
@@ -149,21 +148,8 @@ def _at(value: datetime) -> Any:
     return literal(value, UTCDateTime())
 
 
-def _day(value: date) -> Any:
-    return literal(value, Date())
-
-
 def _text(value: str | None) -> Any:
     return literal(value, String())
-
-
-def _typed(value: datetime | date | str) -> Any:
-    """A bound value typed like the column it goes into."""
-    if isinstance(value, datetime):
-        return _at(value)
-    if isinstance(value, date):
-        return _day(value)
-    return _text(value)
 
 
 def _card_values(state: CardState, now: datetime, rt: Runtime) -> dict[str, datetime | date | str]:

@@ -180,6 +180,9 @@ def _check_persons(
             select(Person.id_number_hash).where(Person.id_number_hash.in_(list(hashes)))
         )
     }
+    current: dict[str, str] = {}  # the newest version's hash comes first: written as is
+    for h, number in hashes.items():
+        current.setdefault(number, h)
     codes = {c for _, _, c in good if c}
     units = dict(
         s.execute(
@@ -197,7 +200,14 @@ def _check_persons(
         elif code and code not in units:
             report.errors.append(LineError(line, "unit_code", f"no unit with code '{code}'"))
         else:
-            rows.append(values | {"unit_org_id": units.get(code) if code else None, "_line": line})
+            rows.append(
+                values
+                | {
+                    "id_number_hash": current[values["id_number"]],
+                    "unit_org_id": units.get(code) if code else None,
+                    "_line": line,
+                }
+            )
     return rows
 
 
