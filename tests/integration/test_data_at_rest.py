@@ -21,9 +21,10 @@ from sscard.api.app import create_app
 from sscard.applications import changes
 from sscard.bank import service as bank
 from sscard.bank.tables import BankAccount
+from sscard.cards import loss
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
-from sscard.core.errors import AlreadyExists
+from sscard.core.errors import AlreadyExists, NotFound
 from sscard.core.protect import (
     BANK,
     SOCIAL,
@@ -36,6 +37,7 @@ from sscard.core.protect import (
     keyrings,
     load_versions,
 )
+from sscard.db.models import Base
 from sscard.db.rotation import rotate_data, rotate_index, status
 from sscard.register import service as register
 from sscard.register.importer import import_persons
@@ -124,6 +126,46 @@ def test_raw_columns_hold_no_plaintext_on_either_side(world: World) -> None:
             card.bank_card_number,
             person.id_number,
         )
+
+
+def test_no_table_holds_a_full_id_or_bank_card_number_after_a_card_life(world: World) -> None:
+    person, card = _holder_with_card(world)
+    outlet = world.actor(OrgKind.OUTLET, "ICBC")
+    assert card.bank_card_number is not None
+    with world.rt.uow() as uow:
+        bank.activate_financial(
+            uow,
+            world.rt,
+            actor=outlet,
+            bank_card_number=card.bank_card_number,
+            id_number=person.id_number,
+            financial_password="602418",
+        )
+    with world.rt.uow() as uow:
+        loss.report_loss_written(uow, world.rt, actor=outlet, card_id=card.id)
+    with world.rt.uow() as uow:
+        new_card = loss.replace_card(uow, world.rt, actor=outlet, card_id=card.id).new_card
+    world.goto(new_card.ready_on)
+    produced = world.produce(new_card)
+    new_number = next_id_number()
+    with world.rt.uow() as uow:
+        changes.create_request(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.SERVICE_POINT),
+            person_id=person.id,
+            field_name="id_number",
+            new_value=new_number,
+            document="户口簿变更证明",
+        )
+    secrets = {person.id_number, new_number, card.bank_card_number, produced.bank_card_number}
+    assert None not in secrets
+    leaks = []
+    for t in Base.metadata.sorted_tables:
+        for row in raw(world, f"SELECT * FROM {t.name}"):  # noqa: S608 - names from metadata
+            text_of_row = " ".join(str(v) for v in row)
+            leaks += [f"{t.name}: ...{n[-4:]}" for n in secrets if n and n in text_of_row]
+    assert leaks == []
 
 
 def test_id_1_person_found_by_id_number_through_every_path(world: World, tmp_path: Path) -> None:
@@ -321,4 +363,37 @@ def test_rotate_index_keeps_every_lookup_working_during_and_after(world: World) 
             world.rt,
             actor=world.actor(OrgKind.SERVICE_POINT),
             data=register.PersonInput(id_number=person.id_number, name="王五"),
+        )
+
+
+def test_id_4_an_approved_id_number_change_moves_the_blind_index(world: World) -> None:
+    person = world.person()
+    old_number, new_number = person.id_number, next_id_number()
+    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER)
+    with world.rt.uow() as uow:
+        req = changes.create_request(
+            uow,
+            world.rt,
+            actor=sp,
+            person_id=person.id,
+            field_name="id_number",
+            new_value=new_number,
+            document="户口簿变更证明",
+        )
+    with world.rt.uow() as uow:
+        changes.decide(uow, world.rt, actor=sp, request_id=req.id, action="submit")
+    with world.rt.uow() as uow:
+        changes.decide(uow, world.rt, actor=center, request_id=req.id, action="approve")
+    with world.rt.uow() as uow:
+        assert register.find_person(uow.session, new_number).id == person.id
+        with pytest.raises(NotFound):
+            register.find_person(uow.session, old_number)
+    # The old number is free again, the new one taken.
+    with world.rt.uow() as uow, pytest.raises(AlreadyExists):
+        register.register_person(
+            uow, world.rt, actor=sp, data=register.PersonInput(id_number=new_number, name="王五")
+        )
+    with world.rt.uow() as uow:
+        register.register_person(
+            uow, world.rt, actor=sp, data=register.PersonInput(id_number=old_number, name="王五")
         )
