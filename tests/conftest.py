@@ -37,6 +37,11 @@ os.environ.setdefault("SSCARD_SOCIAL_KEY", "5a" * 32)
 os.environ.setdefault("SSCARD_BANK_KEY", "b4" * 32)
 os.environ.setdefault("SSCARD_REQUESTS_KEY", "c3" * 32)
 os.environ.setdefault("SSCARD_AUDIT_KEY", "a7" * 32)
+# Personal data at rest: each side's data (AES-256) and blind index keys.
+os.environ.setdefault("SSCARD_DATA_KEY", "d1" * 32)
+os.environ.setdefault("SSCARD_INDEX_KEY", "e1" * 32)
+os.environ.setdefault("SSCARD_BANK_DATA_KEY", "d2" * 32)
+os.environ.setdefault("SSCARD_BANK_INDEX_KEY", "e2" * 32)
 
 PG_ADMIN_URL = os.environ.get(
     "SSCARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

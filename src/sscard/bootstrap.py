@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from sscard.core.clock import Clock, SystemClock
 from sscard.core.policy import RegionPolicy
+from sscard.core.protect import SIDES, keyrings
 from sscard.db.engine import UnitOfWork, make_engine, session_factory
 from sscard.db.migrate import upgrade
 from sscard.region.service import active_policy, install_policy
@@ -35,7 +36,9 @@ def prepare(
 
     ``policy`` (or ``SSCARD_POLICY``) is checked and installed; without one the
     database's own policy is used, and a new database gets the dongguan preset.
-    A bad policy file raises PolicyError before anything is changed.
+    A bad policy file raises PolicyError before anything is changed, and missing or
+    malformed data keys raise KeyUnavailable before the service starts (the migration
+    asks for them earlier if it has stored values to seal).
     """
     wire()
     engine = make_engine(url)
@@ -49,6 +52,8 @@ def prepare(
         if wanted or current is None:
             current = install_policy(uow.session, wanted or DEFAULT_POLICY, now=clock.now())
         uow.commit()
+    for side in SIDES:
+        keyrings(side)  # personal data at rest: fail now, not at the first sealed value
     return Service(
         engine=engine, runtime=Runtime(clock=clock, policy=current, session_factory=factory)
     )

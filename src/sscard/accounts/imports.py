@@ -23,7 +23,9 @@ from sscard.accounts.tables import Contribution, LedgerAccount, LedgerEntry, Led
 from sscard.audit.service import record_many
 from sscard.core.errors import InvalidInput
 from sscard.core.ids import parse_id_number
+from sscard.core.protect import ID_NUMBER, SOCIAL
 from sscard.db.engine import UnitOfWork
+from sscard.db.types import blinds_of
 from sscard.register.importer import (
     CHUNK,
     ImportReport,
@@ -225,14 +227,16 @@ def import_contributions(
             seen=seen,
             repeated=("month", "this person's month appears earlier"),
         )
-        persons = dict(
-            s.execute(
-                select(Person.id_number, Person.id).where(
-                    Person.id_number.in_([g["id_number"] for g in good]),
+        hashes = blinds_of(SOCIAL, ID_NUMBER, [g["id_number"] for g in good])
+        persons = {
+            hashes[h]: pid
+            for h, pid in s.execute(
+                select(Person.id_number_hash, Person.id).where(
+                    Person.id_number_hash.in_(list(hashes)),
                     Person.unit_org_id == unit.id,
                 )
             ).all()
-        )
+        }
         done = set(
             s.execute(
                 select(Contribution.person_id, Contribution.month).where(
@@ -314,17 +318,19 @@ def import_old_card_balances(
             seen=seen,
             repeated=("id_number", "this person appears earlier in the file"),
         )
-        persons = dict(
-            s.execute(
-                select(Person.id_number, Person.id).where(
-                    Person.id_number.in_([g["id_number"] for g in good]),
+        hashes = blinds_of(SOCIAL, ID_NUMBER, [g["id_number"] for g in good])
+        persons = {
+            hashes[h]: pid
+            for h, pid in s.execute(
+                select(Person.id_number_hash, Person.id).where(
+                    Person.id_number_hash.in_(list(hashes)),
                     Person.old_medical_card_no.is_not(None),
                     Person.old_medical_card_state.in_(
                         [OldCardState.NORMAL.value, OldCardState.RESTRICTED.value]
                     ),
                 )
             ).all()
-        )
+        }
         taken = set(
             s.scalars(
                 select(LedgerTxn.person_id).where(

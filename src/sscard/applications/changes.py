@@ -13,7 +13,7 @@ from sscard.audit.service import record
 from sscard.core.errors import AlreadyExists, IllegalTransition, InvalidInput, NotFound
 from sscard.core.ids import mask_id_number, parse_id_number
 from sscard.db.engine import UnitOfWork
-from sscard.register.service import clean_name, get_person
+from sscard.register.service import clean_name, get_person, has_id_number
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
@@ -78,7 +78,7 @@ def create_request(
     else:
         value = parse_id_number(new_value, today=rt.today(), field="new_value").number
         old = person.id_number
-        if s.scalar(select(Person.id).where(Person.id_number == value)) is not None:
+        if s.scalar(select(Person.id).where(has_id_number(value))) is not None:
             raise AlreadyExists("another person already has this ID number", field="new_value")
     if value == old:
         raise InvalidInput("the new value equals the current one", field="new_value")
@@ -139,7 +139,7 @@ def decide(
         if req.field_name == "name":
             person.name = req.new_value
         else:
-            if s.scalar(select(Person.id).where(Person.id_number == req.new_value)) is not None:
+            if s.scalar(select(Person.id).where(has_id_number(req.new_value))) is not None:
                 raise AlreadyExists("another person now has this ID number", field="new_value")
             checked = parse_id_number(req.new_value)
             person.id_number, person.id_kind = checked.number, checked.kind.value

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sscard.core.protect import SOCIAL
 from sscard.db.base import Base, BigId
+from sscard.db.types import EncryptedString
 
 
 class Batch(Base):
@@ -84,8 +86,13 @@ class ChangeRequest(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
     field_name: Mapped[str] = mapped_column(String(16))
-    old_value: Mapped[str] = mapped_column(String(100))
-    new_value: Mapped[str] = mapped_column(String(100))
+    # Names or ID numbers: sealed (personal data at rest), never searched.
+    old_value: Mapped[str] = mapped_column(
+        EncryptedString(100, side=SOCIAL, context="change_requests.old_value", bytes_per_char=4)
+    )
+    new_value: Mapped[str] = mapped_column(
+        EncryptedString(100, side=SOCIAL, context="change_requests.new_value", bytes_per_char=4)
+    )
     document: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]

@@ -13,7 +13,9 @@ from sscard.audit.service import record
 from sscard.bank.tables import BankAccount, BankAccountEvent
 from sscard.core.errors import NotFound
 from sscard.core.ids import mask_bank_card, parse_bank_card_number
+from sscard.core.protect import BANK, BANK_CARD_NUMBER
 from sscard.db.engine import is_postgres
+from sscard.db.types import matches
 
 SUBJECT = "bank_account"  # audit subject type of every bank account change
 
@@ -21,7 +23,10 @@ SUBJECT = "bank_account"  # audit subject type of every bank account change
 def load_account(s: Session, bank_card_number: str, *, lock: bool = True) -> BankAccount:
     """The account of a bank card, row-locked on PostgreSQL so concurrent changes queue."""
     number = parse_bank_card_number(bank_card_number)
-    q = select(BankAccount).where(BankAccount.bank_card_number == number)
+    # The number is sealed under the bank's key: found through its blind index.
+    q = select(BankAccount).where(
+        matches(BankAccount.bank_card_number_hash, BANK, BANK_CARD_NUMBER, number)
+    )
     if lock and is_postgres(s):
         q = q.with_for_update()
     account = s.scalar(q.execution_options(populate_existing=True))

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sscard.core.protect import BANK, BANK_CARD_NUMBER, ID_NUMBER
 from sscard.db.base import Base, BigId
+from sscard.db.types import EncryptedString, blind_index, keep_blind_index
 
 
 class BankAccount(Base):
@@ -23,10 +25,25 @@ class BankAccount(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bank_code: Mapped[str] = mapped_column(String(16))
-    bank_card_number: Mapped[str] = mapped_column(String(19), unique=True)
+    # Sealed with the bank's own data key (C-1); found through bank_card_number_hash.
+    bank_card_number: Mapped[str] = mapped_column(
+        EncryptedString(
+            19, side=BANK, context="bank_accounts.bank_card_number", index_kind=BANK_CARD_NUMBER
+        )
+    )
+    bank_card_number_hash: Mapped[str] = blind_index(
+        "bank_card_number", side=BANK, kind=BANK_CARD_NUMBER
+    )
     serial: Mapped[str] = mapped_column(String(32), unique=True)
     card_id: Mapped[int] = mapped_column(BigId, unique=True)
-    holder_id_number: Mapped[str] = mapped_column(String(18), index=True)
+    holder_id_number: Mapped[str] = mapped_column(
+        EncryptedString(
+            18, side=BANK, context="bank_accounts.holder_id_number", index_kind=ID_NUMBER
+        )
+    )
+    holder_id_number_hash: Mapped[str] = blind_index(
+        "holder_id_number", side=BANK, kind=ID_NUMBER, unique=False
+    )
     state: Mapped[str] = mapped_column(String(16))
     state_before_freeze: Mapped[str | None] = mapped_column(String(16))
     # argon2id over HMAC(bank key, password); never the password itself (P-1, C-1).
@@ -44,6 +61,10 @@ class BankAccount(Base):
         # A bank's account list walks its accounts by id.
         Index("ix_bank_accounts_bank_id", "bank_code", "id"),
     )
+
+
+keep_blind_index(BankAccount.bank_card_number, side=BANK, kind=BANK_CARD_NUMBER)
+keep_blind_index(BankAccount.holder_id_number, side=BANK, kind=ID_NUMBER)
 
 
 class BankAccountEvent(Base):

@@ -37,8 +37,10 @@ from sscard.core.errors import (
 )
 from sscard.core.ids import parse_bank_card_number
 from sscard.core.policy import AgentAct, Channel
+from sscard.core.protect import BANK_CARD_NUMBER, SOCIAL
 from sscard.db.counters import reserve
 from sscard.db.engine import UnitOfWork
+from sscard.db.types import matches
 from sscard.register.model import OrgKind
 from sscard.register.service import org_by_code
 from sscard.register.tables import Person
@@ -180,13 +182,17 @@ def record_production(
             f"outlet {outlet_code} belongs to bank {outlet.bank_code}, not {card.bank_code}",
             field="outlet_code",
         )
-    for column, value in (
-        (Card.card_number, number),
-        (Card.serial, chip),
-        (Card.bank_card_number, bank_no),
+    for field, taken in (
+        ("card_number", Card.card_number == number),
+        ("serial", Card.serial == chip),
+        # Sealed: compared through its blind index.
+        (
+            "bank_card_number",
+            matches(Card.bank_card_number_hash, SOCIAL, BANK_CARD_NUMBER, bank_no),
+        ),
     ):
-        if s.scalar(select(Card.id).where(column == value, Card.id != card.id)) is not None:
-            raise AlreadyExists(f"another card already has this {column.key}", field=column.key)
+        if s.scalar(select(Card.id).where(taken, Card.id != card.id)) is not None:
+            raise AlreadyExists(f"another card already has this {field}", field=field)
     now = rt.now()
     if card.state != CardState.ORDERED:
         # Refuse before the numbers are touched (the move below would refuse too).

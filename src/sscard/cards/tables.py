@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sscard.core.protect import BANK_CARD_NUMBER, SOCIAL
 from sscard.db.base import Base, BigId
+from sscard.db.types import EncryptedString, blind_index, keep_blind_index
 
 
 class Card(Base):
@@ -22,7 +24,15 @@ class Card(Base):
     state_before_loss: Mapped[str | None] = mapped_column(String(16))
     card_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     serial: Mapped[str | None] = mapped_column(String(32), unique=True)
-    bank_card_number: Mapped[str | None] = mapped_column(String(19), unique=True)
+    # Sealed with the social side's data key; unique through bank_card_number_hash.
+    bank_card_number: Mapped[str | None] = mapped_column(
+        EncryptedString(
+            19, side=SOCIAL, context="cards.bank_card_number", index_kind=BANK_CARD_NUMBER
+        )
+    )
+    bank_card_number_hash: Mapped[str | None] = blind_index(
+        "bank_card_number", side=SOCIAL, kind=BANK_CARD_NUMBER, nullable=True
+    )
     outlet_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     ordered_at: Mapped[datetime]
@@ -55,6 +65,9 @@ class Card(Base):
         # A bank's or a unit's card list walks its cards by id (cursor pagination).
         Index("ix_cards_bank_id", "bank_code", "id"),
     )
+
+
+keep_blind_index(Card.bank_card_number, side=SOCIAL, kind=BANK_CARD_NUMBER)
 
 
 class CardTransition(Base):

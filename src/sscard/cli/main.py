@@ -21,6 +21,7 @@ from sscard.access.model import SYSTEM, Actor
 from sscard.bootstrap import Service, prepare
 from sscard.core.clock import FixedClock, OffsetClock, SystemClock
 from sscard.core.errors import DomainError
+from sscard.core.keys import KeyUnavailable
 from sscard.core.policy import PolicyError, load_policy, preset_names
 from sscard.register.model import OrgKind
 from sscard.register.service import create_staff, org_by_code
@@ -79,7 +80,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _service(url: str | None, *, policy: str | None = None, at: datetime | None = None) -> Service:
     try:
         svc = prepare(url, policy=policy, clock=FixedClock(at) if at else None)
-    except PolicyError as exc:
+    except (PolicyError, KeyUnavailable) as exc:
         raise _fail(str(exc)) from None
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
@@ -395,6 +396,65 @@ def audit_verify(
     )
 
 
+# ---------------------------------------------------------------- keys (personal data at rest)
+
+keys_app = typer.Typer(
+    help="Keys of the personal data at rest: status and rotation", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+BatchOption = Annotated[
+    int, typer.Option("--batch", min=1, max=100_000, help="Rows per transaction")
+]
+
+
+@keys_app.command("status")
+def keys_status(database: DbOption = None) -> None:
+    """How many sealed values and blind indexes are under each key version."""
+    from sscard.db.rotation import status
+
+    svc = _service(database)
+    with svc.runtime.uow() as uow:
+        rows = status(uow.session)
+    # One line per column, never cut: operators grep this (and so do the tests).
+    for r in rows:
+        versions = "  ".join(f"v{v}: {n}" for v, n in r.by_version.items())
+        if r.other:
+            versions += f"  not configured: {r.other}"
+        out.print(
+            f"{r.name:36} {r.keyring:10} current v{r.current}  {versions}  behind: {r.behind}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+@keys_app.command("rotate-data")
+def keys_rotate_data(database: DbOption = None, batch: BatchOption = 5000) -> None:
+    """Seal every value again under the newest data key (resumable, safe to re-run)."""
+    from sscard.db.rotation import rotate_data
+
+    svc = _service(database)
+    try:
+        done = rotate_data(svc.runtime, actor=CLI_ACTOR, batch=batch)
+    except DomainError as exc:
+        raise _fail(str(exc)) from None
+    for name, n in done.items():
+        out.print(f"{name:36} {n} re-sealed")
+
+
+@keys_app.command("rotate-index")
+def keys_rotate_index(database: DbOption = None, batch: BatchOption = 5000) -> None:
+    """Recompute every blind index under the newest index key (resumable, safe to re-run)."""
+    from sscard.db.rotation import rotate_index
+
+    svc = _service(database)
+    try:
+        done = rotate_index(svc.runtime, actor=CLI_ACTOR, batch=batch)
+    except DomainError as exc:
+        raise _fail(str(exc)) from None
+    for name, n in done.items():
+        out.print(f"{name:36} {n} recomputed")
+
+
 @calendar_app.command("load")
 def calendar_load(file: Path, database: DbOption = None) -> None:
     """Load a year's official schedule (TOML: year, holidays, workdays)."""
@@ -489,7 +549,7 @@ def serve(
         os.environ.setdefault("SSCARD_CREATE_KEYS", "1")  # the demo makes its own keys
     try:
         svc = prepare(database, policy=policy, clock=clock)
-    except PolicyError as exc:
+    except (PolicyError, KeyUnavailable) as exc:
         raise _fail(str(exc)) from None
     if demo:
         _print_logins(load_demo(svc.runtime).tokens)

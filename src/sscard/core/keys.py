@@ -25,6 +25,11 @@ class KeyUnavailable(DomainError):
     title = "Key material unavailable"
 
 
+def key_dir() -> Path:
+    """Where key files live: ``$SSCARD_KEY_DIR``, default ``var/keys``."""
+    return Path(os.environ.get("SSCARD_KEY_DIR", "var/keys"))
+
+
 def load_key(name: str) -> bytes:
     """The key called ``name``, from the environment or its key file."""
     env = os.environ.get(f"SSCARD_{name.upper()}_KEY")
@@ -36,7 +41,7 @@ def load_key(name: str) -> bytes:
         if len(key) < 16:
             raise KeyUnavailable(f"SSCARD_{name.upper()}_KEY must hold at least 16 bytes")
         return key
-    path = Path(os.environ.get("SSCARD_KEY_DIR", "var/keys")) / f"{name}.key"
+    path = key_dir() / f"{name}.key"
     if not path.exists():
         if os.environ.get("SSCARD_CREATE_KEYS") != "1":
             raise KeyUnavailable(

@@ -24,7 +24,9 @@ from sscard.audit.service import record_many
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import parse_uscc
 from sscard.core.policy import UnitKind
+from sscard.core.protect import ID_NUMBER, SOCIAL
 from sscard.db.engine import UnitOfWork
+from sscard.db.types import blinds_of
 from sscard.register.model import OrgKind
 from sscard.register.service import ORG_CODE, PersonInput, check_person, clean_name
 from sscard.register.tables import Organization, Person, Unit
@@ -170,8 +172,17 @@ def _check_persons(
             repeated=("id_number", "this ID number appears earlier in the file"),
         )
     ]
-    numbers = [v["id_number"] for _, v, _ in good]
-    existing = set(s.scalars(select(Person.id_number).where(Person.id_number.in_(numbers))))
+    # One HMAC per line, one query per chunk: the blind index, never the sealed column.
+    hashes = blinds_of(SOCIAL, ID_NUMBER, [v["id_number"] for _, v, _ in good])
+    existing = {
+        hashes[h]
+        for h in s.scalars(
+            select(Person.id_number_hash).where(Person.id_number_hash.in_(list(hashes)))
+        )
+    }
+    current: dict[str, str] = {}  # the newest version's hash comes first: written as is
+    for h, number in hashes.items():
+        current.setdefault(number, h)
     codes = {c for _, _, c in good if c}
     units = dict(
         s.execute(
@@ -189,7 +200,14 @@ def _check_persons(
         elif code and code not in units:
             report.errors.append(LineError(line, "unit_code", f"no unit with code '{code}'"))
         else:
-            rows.append(values | {"unit_org_id": units.get(code) if code else None, "_line": line})
+            rows.append(
+                values
+                | {
+                    "id_number_hash": current[values["id_number"]],
+                    "unit_org_id": units.get(code) if code else None,
+                    "_line": line,
+                }
+            )
     return rows
 
 

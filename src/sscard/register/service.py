@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,10 @@ from sscard.core.errors import AlreadyExists, InvalidInput, NotFound
 from sscard.core.ids import parse_id_number, parse_uscc
 from sscard.core.pagination import Page
 from sscard.core.policy import RegionPolicy, UnitKind
+from sscard.core.protect import ID_NUMBER, SOCIAL
 from sscard.db.engine import UnitOfWork
 from sscard.db.paging import page_by_id
+from sscard.db.types import matches
 from sscard.register.model import MedicalScheme, OldCardState, OrgKind, PersonStatus, RecordKind
 from sscard.register.tables import Organization, Person, PersonRecord, Unit
 from sscard.runtime import Runtime
@@ -337,7 +339,7 @@ def register_person(uow: UnitOfWork, rt: Runtime, *, actor: Actor, data: PersonI
     unit_org_id = None
     if data.unit_code:
         unit_org_id = org_by_code(s, data.unit_code, kind=OrgKind.UNIT).id
-    if s.scalar(select(Person.id).where(Person.id_number == values["id_number"])) is not None:
+    if s.scalar(select(Person.id).where(has_id_number(values["id_number"]))) is not None:
         raise AlreadyExists("a person with this ID number is registered", field="id_number")
     now = rt.now()
     person = Person(**values, unit_org_id=unit_org_id, created_at=now, updated_at=now)
@@ -362,6 +364,11 @@ def register_person(uow: UnitOfWork, rt: Runtime, *, actor: Actor, data: PersonI
     return person
 
 
+def has_id_number(number: str) -> ColumnElement[bool]:
+    """The persons whose ID number is ``number``, through its blind index."""
+    return matches(Person.id_number_hash, SOCIAL, ID_NUMBER, number)
+
+
 def get_person(session: Session, person_id: int) -> Person:
     person = session.get(Person, person_id)
     if person is None:
@@ -371,7 +378,7 @@ def get_person(session: Session, person_id: int) -> Person:
 
 def find_person(session: Session, id_number: str) -> Person:
     number = parse_id_number(id_number).number
-    person = session.scalar(select(Person).where(Person.id_number == number))
+    person = session.scalar(select(Person).where(has_id_number(number)))
     if person is None:
         raise NotFound("no person with this ID number is registered", field="id_number")
     return person

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sscard.core.protect import ID_NUMBER, SOCIAL
 from sscard.db.base import Base, BigId
+from sscard.db.types import EncryptedString, blind_index, keep_blind_index
 
 
 class Organization(Base):
@@ -47,7 +49,11 @@ class Person(Base):
     __tablename__ = "persons"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    # Sealed (personal data at rest); found and kept unique through id_number_hash.
+    id_number: Mapped[str] = mapped_column(
+        EncryptedString(18, side=SOCIAL, context="persons.id_number", index_kind=ID_NUMBER)
+    )
+    id_number_hash: Mapped[str] = blind_index("id_number", side=SOCIAL, kind=ID_NUMBER)
     id_kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))
     gender: Mapped[str] = mapped_column(String(8))
@@ -57,13 +63,18 @@ class Person(Base):
     unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     medical_scheme: Mapped[str] = mapped_column(String(16), default="employee")
     insured_since: Mapped[date | None] = mapped_column(Date)
-    old_medical_card_no: Mapped[str | None] = mapped_column(String(32))
+    old_medical_card_no: Mapped[str | None] = mapped_column(
+        EncryptedString(32, side=SOCIAL, context="persons.old_medical_card_no")
+    )
     old_medical_card_state: Mapped[str] = mapped_column(String(16), default="none")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+keep_blind_index(Person.id_number, side=SOCIAL, kind=ID_NUMBER)
 
 
 class PersonRecord(Base):
