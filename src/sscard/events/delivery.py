@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx2
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from standardwebhooks import Webhook
 
 from sscard import __version__
@@ -104,17 +104,17 @@ def deliver(
 def _lease(rt: Runtime, owner: str, limit: int) -> list[int]:
     """Lease the active subscriptions whose oldest pending delivery is due."""
     now = rt.now()
+    queued = aliased(WebhookDelivery)
     head = (
-        select(func.min(WebhookDelivery.id))
-        .where(
-            WebhookDelivery.subscription_id == WebhookSubscription.id,
-            WebhookDelivery.state == PENDING,
-        )
+        select(func.min(queued.id))
+        .where(queued.subscription_id == WebhookSubscription.id, queued.state == PENDING)
+        .correlate(WebhookSubscription)
         .scalar_subquery()
     )
     due = (
         select(WebhookDelivery.id)
         .where(WebhookDelivery.id == head, WebhookDelivery.next_attempt_at <= now)
+        .correlate(WebhookSubscription)
         .exists()
     )
     free = or_(WebhookSubscription.lease_until.is_(None), WebhookSubscription.lease_until < now)
