@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -355,7 +356,7 @@ def test_a_paused_webhook_keeps_its_queue_and_a_replay_sends_events_again(world:
                 world.rt,
                 actor=bank,
                 subscription_id=sub.id,
-                after=encode_cursor(int(first[0][4:])),
+                after=encode_cursor(json.loads(partner.delivered()[0].body)["data"]["sequence"]),
             )
         assert (queued, more) == (2, None)
         deliver(world.rt)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
+from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from sscard.access.model import SYSTEM
 from sscard.api.app import create_app
+from sscard.audit.service import record
 from sscard.cards.model import CardState
+from sscard.core.pagination import encode_cursor
 from sscard.events import service
 from sscard.events.delivery import deliver
 from sscard.register.model import OrgKind
@@ -64,3 +70,30 @@ def test_the_servers_delivery_thread_sends_on_its_own(committed: World) -> None:
             while not partner.delivered() and time.monotonic() < deadline:
                 time.sleep(0.02)
         assert [r.headers["webhook-id"][:4] for r in partner.delivered()] == ["evt_"]
+
+
+def _change(session: Session, at: datetime, action: str) -> None:
+    record(session, actor=SYSTEM, at=at, action=action, subject_type="card", subject_id=None)
+
+
+def test_a_change_that_commits_late_still_comes_after_a_partners_cursor(committed: World) -> None:
+    rt, center = committed.rt, committed.actor(OrgKind.CENTER)
+
+    def feed(after: str | None) -> list[dict[str, Any]]:
+        with rt.uow() as uow:
+            items = service.events(uow.session, rt, actor=center, after=after, limit=100)[0]
+        return [e for e in items if e["type"].startswith("card.")]
+
+    with rt.uow() as slow:
+        _change(slow.session, rt.now(), "card.activate")
+        slow.session.flush()  # the lower id, not committed yet
+        with rt.uow() as fast:
+            _change(fast.session, rt.now(), "card.produce")
+            fast.commit()
+        deliver(rt)
+        seen = feed(None)
+        assert [e["type"] for e in seen] == ["card.produced"]
+        cursor = encode_cursor(seen[-1]["data"]["sequence"])
+        slow.commit()
+    deliver(rt)
+    assert [e["type"] for e in feed(cursor)] == ["card.activated"]  # not skipped

@@ -96,6 +96,7 @@ def test_the_audience_keys_find_exactly_the_parties_visible_to_allows() -> None:
 def _event(**detail: object) -> Event:
     return Event(
         id=42,
+        seq=40,
         type="card.activated",
         occurred_at=datetime(2026, 3, 2, 9, tzinfo=SHANGHAI),
         subject_type="card",

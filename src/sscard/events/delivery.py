@@ -186,6 +186,7 @@ def _next_request(s: Session, rt: Runtime, sub_id: int, owner: str) -> _Request 
         OrgKind(kind),
         Event(
             id=ev.id,
+            seq=ev.seq,
             type=ev.type,
             occurred_at=ev.occurred_at.astimezone(rt.tz),
             subject_type=ev.subject_type,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from sscard.applications.tables import Application, Batch
 from sscard.cards.tables import Card
+from sscard.db.counters import reserve
 from sscard.db.engine import is_postgres
 from sscard.events.model import FAMILIES, Party, Scope, audience, matches, party_keys, visible_to
 from sscard.events.outbox import DEAD, PENDING
@@ -44,9 +45,17 @@ def _subscribers(s: Session) -> dict[tuple[str, object], list[tuple[int, Party, 
     return by_key
 
 
+SEQ = "outbox_seq"
+
+
 def fan_out(s: Session, now: datetime, size: int) -> int:
-    """Resolve the scope of a batch of new events (one join) and queue their deliveries
-    (one INSERT); returns how many events were fanned out."""
+    """Number a batch of new events in commit order, resolve their scope (one join) and
+    queue their deliveries (one INSERT); returns how many events were fanned out.
+
+    Fan-outs run one at a time: the first statement locks the ``outbox_seq`` counter
+    until commit, so a second waits and then sees only what is left.
+    """
+    reserve(s, SEQ, 0)  # the lock; its block is reserved below, once the batch is known
     q = (
         select(
             OutboxEvent.id,
@@ -88,15 +97,14 @@ def fan_out(s: Session, now: datetime, size: int) -> int:
         .order_by(OutboxEvent.id)
         .limit(size)
     )
-    if is_postgres(s):
-        q = q.with_for_update(skip_locked=True, of=OutboxEvent)
     rows = s.execute(q).all()
     if not rows:
         return 0
+    first = reserve(s, SEQ, len(rows))
     subscribers = _subscribers(s)
     resolved: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
-    for r in rows:
+    for n, r in enumerate(rows):
         unit = r.unit_org_id or r.person_unit or r.batch_unit
         if unit is None and r.subject_org_kind == OrgKind.UNIT.value:
             unit = r.subject_id
@@ -111,6 +119,7 @@ def fan_out(s: Session, now: datetime, size: int) -> int:
                 "id": r.id,
                 "bank_code": scope.bank_code,
                 "unit_org_id": scope.unit_org_id,
+                "seq": first + n,
                 "fanned_out_at": now,
             }
         )
@@ -143,7 +152,7 @@ def _pending(subscription_id: int, event_id: int, now: datetime) -> dict[str, An
 def visible(party: Party) -> ColumnElement[bool]:
     """:func:`sscard.events.model.visible_to` as a SQL condition on fanned-out events."""
     families = FAMILIES.get(party.kind, frozenset())
-    fanned = OutboxEvent.fanned_out_at.is_not(None)
+    fanned = OutboxEvent.seq.is_not(None)
     if families is None:
         return fanned
     if not families:
@@ -166,12 +175,13 @@ def queue_replay(
     now: datetime,
     limit: int,
 ) -> tuple[int, int | None]:
-    """Queue deliveries of the party's events after ``after`` (at most ``limit`` events
-    looked at); the count queued and, when there are more, the last event id looked at."""
+    """Queue deliveries of the party's events after the sequence number ``after`` (at
+    most ``limit`` events looked at); the count queued and, when there are more, the
+    last sequence number looked at."""
     rows = s.execute(
-        select(OutboxEvent.id, OutboxEvent.type)
-        .where(visible(party), OutboxEvent.id > after)
-        .order_by(OutboxEvent.id)
+        select(OutboxEvent.id, OutboxEvent.seq, OutboxEvent.type)
+        .where(visible(party), OutboxEvent.seq > after)
+        .order_by(OutboxEvent.seq)
         .limit(limit + 1)
     ).all()
     more = len(rows) > limit
@@ -183,7 +193,7 @@ def queue_replay(
     ]
     if queued:
         s.execute(insert(WebhookDelivery), queued)
-    return len(queued), (rows[-1].id if more and rows else None)
+    return len(queued), (rows[-1].seq if more and rows else None)
 
 
 # ------------------------------------------------------------------ retention

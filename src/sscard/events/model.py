@@ -215,6 +215,7 @@ class Event:
     """One outbox event as a party reads it."""
 
     id: int
+    seq: int | None
     type: str
     occurred_at: datetime
     subject_type: str
@@ -230,6 +231,7 @@ def partner_payload(kind: OrgKind, event: Event) -> dict[str, Any]:
     # disclosure: detail = disclose(kind, "event", detail) once sscard.access.disclosure is in.
     data: dict[str, Any] = {
         "id": webhook_id(event.id),
+        "sequence": event.seq,  # the order of events; GET /events?after= cursors follow it
         "type": event.type,
         "occurred_at": event.occurred_at.isoformat(),
         "subject": {"type": event.subject_type, "id": event.subject_id},

@@ -278,6 +278,7 @@ def shaped(rt: Runtime, party: Party, ev: OutboxEvent) -> dict[str, Any]:
         party.kind,
         Event(
             id=ev.id,
+            seq=ev.seq,
             type=ev.type,
             occurred_at=at,
             subject_type=ev.subject_type,
@@ -297,6 +298,6 @@ def events(
     party = party_of(actor)
     check_limit(limit)
     page = page_by_id(
-        s, select(OutboxEvent).where(visible(party)), OutboxEvent.id, after=after, limit=limit
+        s, select(OutboxEvent).where(visible(party)), OutboxEvent.seq, after=after, limit=limit
     )
     return [shaped(rt, party, ev) for ev in page.items], page.next

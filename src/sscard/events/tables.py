@@ -14,9 +14,11 @@ from sscard.db.base import Base, BigId
 class OutboxEvent(Base):
     """One partner event, written in the same transaction as the change it reports.
 
-    ``id`` orders events and is the replay cursor. ``bank_code`` and ``unit_org_id``
-    are the event's scope: taken from the audit detail when it names them, else
-    resolved by the fan-out (one join per batch), which also sets ``fanned_out_at``.
+    ``seq`` is given by the fan-out, which runs one at a time, in commit order: a
+    change that commits late still gets a later ``seq``, so a cursor over ``seq``
+    (replays, ``GET /events``) never skips an event, which ``id`` order could.
+    ``bank_code`` and ``unit_org_id`` are the event's scope: taken from the audit
+    detail when it names them, else resolved by the fan-out (one join per batch).
     """
 
     __tablename__ = "outbox_events"
@@ -31,6 +33,7 @@ class OutboxEvent(Base):
     bank_code: Mapped[str | None] = mapped_column(String(16))
     unit_org_id: Mapped[int | None] = mapped_column(BigId)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int | None] = mapped_column(BigId, unique=True)
     fanned_out_at: Mapped[datetime | None]
 
     __table_args__ = (
@@ -41,10 +44,10 @@ class OutboxEvent(Base):
             postgresql_where=text("fanned_out_at IS NULL"),
             sqlite_where=text("fanned_out_at IS NULL"),
         ),
-        # Replay (GET /events) per party: a bank's, a unit's, an actor's events by id.
-        Index("ix_outbox_events_bank_id", "bank_code", "id"),
-        Index("ix_outbox_events_unit_id", "unit_org_id", "id"),
-        Index("ix_outbox_events_actor_id", "actor_org_id", "id"),
+        # Replay (GET /events) per party: a bank's, a unit's, an actor's events in order.
+        Index("ix_outbox_events_bank_seq", "bank_code", "seq"),
+        Index("ix_outbox_events_unit_seq", "unit_org_id", "seq"),
+        Index("ix_outbox_events_actor_seq", "actor_org_id", "seq"),
         Index("ix_outbox_events_occurred_at", "occurred_at"),
     )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0006
-Create Date: 2026-12-01 08:21:41.667223
+Create Date: 2026-12-01 08:28:32.997816
 """
 
 from collections.abc import Sequence
@@ -37,12 +37,14 @@ def upgrade() -> None:
             "unit_org_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("fanned_out_at", sscard.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
+        sa.UniqueConstraint("seq", name=op.f("uq_outbox_events_seq")),
     )
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_events_actor_id", ["actor_org_id", "id"], unique=False)
-        batch_op.create_index("ix_outbox_events_bank_id", ["bank_code", "id"], unique=False)
+        batch_op.create_index("ix_outbox_events_actor_seq", ["actor_org_id", "seq"], unique=False)
+        batch_op.create_index("ix_outbox_events_bank_seq", ["bank_code", "seq"], unique=False)
         batch_op.create_index("ix_outbox_events_occurred_at", ["occurred_at"], unique=False)
         batch_op.create_index(
             "ix_outbox_events_unfanned",
@@ -51,7 +53,7 @@ def upgrade() -> None:
             postgresql_where=sa.text("fanned_out_at IS NULL"),
             sqlite_where=sa.text("fanned_out_at IS NULL"),
         )
-        batch_op.create_index("ix_outbox_events_unit_id", ["unit_org_id", "id"], unique=False)
+        batch_op.create_index("ix_outbox_events_unit_seq", ["unit_org_id", "seq"], unique=False)
 
     op.create_table(
         "webhook_subscriptions",
@@ -161,14 +163,14 @@ def downgrade() -> None:
 
     op.drop_table("webhook_subscriptions")
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_events_unit_id")
+        batch_op.drop_index("ix_outbox_events_unit_seq")
         batch_op.drop_index(
             "ix_outbox_events_unfanned",
             postgresql_where=sa.text("fanned_out_at IS NULL"),
             sqlite_where=sa.text("fanned_out_at IS NULL"),
         )
         batch_op.drop_index("ix_outbox_events_occurred_at")
-        batch_op.drop_index("ix_outbox_events_bank_id")
-        batch_op.drop_index("ix_outbox_events_actor_id")
+        batch_op.drop_index("ix_outbox_events_bank_seq")
+        batch_op.drop_index("ix_outbox_events_actor_seq")
 
     op.drop_table("outbox_events")
