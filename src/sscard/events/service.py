@@ -35,6 +35,7 @@ from sscard.events.model import (
 )
 from sscard.events.outbox import DEAD, PENDING, REDELIVERED
 from sscard.events.tables import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from sscard.register.model import OrgKind
 from sscard.runtime import Runtime
 
 ROTATION_GRACE = timedelta(hours=24)  # the old secret still signs, beside the new one
@@ -184,6 +185,17 @@ def unsubscribe(uow: UnitOfWork, rt: Runtime, *, actor: Actor, subscription_id: 
     uow.commit()
 
 
+def _failures_of(s: Session, *, actor: Actor, subscription_id: int) -> WebhookSubscription:
+    """A webhook whose dead letters the actor may see: its own, or any for the center."""
+    if actor.org_kind is not OrgKind.CENTER:
+        return get_subscription(s, actor=actor, subscription_id=subscription_id)
+    require(actor, "webhooks.failures.all")
+    sub = s.get(WebhookSubscription, subscription_id)
+    if sub is None:
+        raise NotFound(f"there is no webhook {subscription_id}")
+    return sub
+
+
 def failures(
     s: Session,
     *,
@@ -196,11 +208,8 @@ def failures(
     q = select(WebhookDelivery).where(WebhookDelivery.state == DEAD)
     if subscription_id is None:
         require(actor, "webhooks.failures.all")
-    elif actor.org_kind.value != "center":
-        get_subscription(s, actor=actor, subscription_id=subscription_id)
     else:
-        require(actor, "webhooks.failures.all")
-    if subscription_id is not None:
+        _failures_of(s, actor=actor, subscription_id=subscription_id)
         q = q.where(WebhookDelivery.subscription_id == subscription_id)
     return page_by_id(s, q, WebhookDelivery.id, after=after, limit=limit)
 
@@ -210,10 +219,7 @@ def redeliver(
 ) -> WebhookDelivery:
     """Queue a dead letter again (behind the webhook's current queue)."""
     s = uow.session
-    if actor.org_kind.value == "center":
-        require(actor, "webhooks.failures.all")
-    else:
-        get_subscription(s, actor=actor, subscription_id=subscription_id)
+    sub = _failures_of(s, actor=actor, subscription_id=subscription_id)
     dead = s.get(WebhookDelivery, failure_id)
     if dead is None or dead.subscription_id != subscription_id:
         raise NotFound(f"webhook {subscription_id} has no failure {failure_id}")
@@ -230,8 +236,6 @@ def redeliver(
         created_at=now,
     )
     s.add(again)
-    sub = s.get(WebhookSubscription, subscription_id)
-    assert sub is not None
     _audit(uow, actor=actor, at=now, action="redelivery_queued", sub=sub)
     uow.commit()
     return again
