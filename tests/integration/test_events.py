@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from standardwebhooks import Webhook
 
 from sscard.access.model import SYSTEM
 from sscard.audit.model import AuditKind
-from sscard.audit.service import record
+from sscard.audit.service import record, record_many
 from sscard.cards import service as cards
 from sscard.cards.model import CardState
 from sscard.core.errors import DomainError, IllegalTransition
@@ -385,3 +385,32 @@ def test_a_webhook_of_another_organization_is_not_found(world: World) -> None:
             paused=True,
         )
     assert refused.value.code == "not_found"
+
+
+def test_outbox_a_set_based_batch_costs_one_insert_for_all_its_events(world: World) -> None:
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.split(maxsplit=1)[0].upper())
+
+    before = _count(world)
+    with world.rt.uow() as uow:
+        engine = uow.session.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            record_many(
+                uow.session,
+                actor=SYSTEM,
+                at=world.rt.now(),
+                action="card.handout_overdue",
+                subject_type="card",
+                channel="system",
+                entries=((n, None, {"unit_org_id": 7}) for n in range(1, 201)),
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        uow.commit()
+    # the audit rows, then their events (the savepoint is the test's transaction)
+    assert [st for st in statements if st != "SAVEPOINT"] == ["INSERT", "INSERT"]
+    assert _count(world) == before + 200
+    assert {e.unit_org_id for e in _events(world, type="card.handout_overdue")} == {7}
