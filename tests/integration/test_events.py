@@ -208,6 +208,8 @@ def test_s1_replay_answers_each_party_its_visible_events_with_its_fields(world: 
     assert pharmacy == []
     assert {e["type"] for e in bank} >= {"card.activated", "bank_account.opened"}
     assert all(e["data"]["subject"]["id"] == card.id for e in bank if e["type"].startswith("card."))
+    activated = next(e for e in bank if e["type"] == "card.activated")["data"]["detail"]
+    assert (activated["card_number"], activated["serial"]) == (card.card_number, card.serial)
     assert {e["type"] for e in center} >= {"application.issued", "card.activated"}
     issued = next(e for e in center if e["type"] == "application.issued")
     assert "bank_code" in issued["data"]["detail"]
@@ -224,6 +226,9 @@ def test_s1_a_hospital_hears_of_a_card_once_presented_to_it(world: World) -> Non
         seen, _ = service.events(uow.session, world.rt, actor=hospital, after=None, limit=100)
     assert [e["type"] for e in seen] == ["card.activated"]
     assert "person_id" not in seen[0]["data"]
+    # the card's number, which the hospital read from it; not the chip serial
+    assert seen[0]["data"]["detail"]["card_number"] == card.card_number
+    assert "serial" not in seen[0]["data"]["detail"]
 
 
 # ------------------------------------------------------------------ delivery

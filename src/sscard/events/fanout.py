@@ -65,7 +65,11 @@ def fan_out(s: Session, now: datetime, size: int) -> int:
             OutboxEvent.actor_org_id,
             OutboxEvent.bank_code,
             OutboxEvent.unit_org_id,
+            OutboxEvent.detail,
             Card.bank_code.label("card_bank"),
+            Card.card_number,
+            Card.serial,
+            Application.form_number,
             Application.bank_code.label("application_bank"),
             Batch.bank_code.label("batch_bank"),
             Batch.unit_org_id.label("batch_unit"),
@@ -114,9 +118,12 @@ def fan_out(s: Session, now: datetime, size: int) -> int:
             unit_org_id=unit,
             actor_org_id=r.actor_org_id,
         )
+        # The numbers a partner knows the record by (never an ID or bank card number).
+        known = {"card_number": r.card_number, "serial": r.serial, "form_number": r.form_number}
         resolved.append(
             {
                 "id": r.id,
+                "detail": {**{k: v for k, v in known.items() if v is not None}, **r.detail},
                 "bank_code": scope.bank_code,
                 "unit_org_id": scope.unit_org_id,
                 "seq": first + n,

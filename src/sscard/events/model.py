@@ -193,16 +193,26 @@ def party_keys(party: Party) -> set[tuple[str, object]]:
 
 # ------------------------------------------------------------------ payloads
 
-_EVERYONE = frozenset({"from", "to", "reason", "card_id", "kind"})
+_EVERYONE = frozenset({"from", "to", "reason", "card_id", "card_number", "kind"})
+_BANK = _EVERYONE | {
+    "bank_code",
+    "serial",
+    "form_number",
+    "transition_id",
+    "card_action",
+    "event_id",
+}
 # The detail fields each kind of party may see, beyond the event's identifiers.
 DETAIL_FIELDS: dict[OrgKind, frozenset[str] | None] = {
     OrgKind.CENTER: None,  # the whole (already scrubbed) detail
-    OrgKind.BANK: _EVERYONE | {"bank_code", "transition_id", "card_action", "event_id"},
-    OrgKind.OUTLET: _EVERYONE | {"bank_code", "transition_id", "card_action", "event_id"},
-    OrgKind.UNIT: _EVERYONE | {"bank_code", "unit_org_id", "forms", "stage", "late", "fields"},
+    OrgKind.BANK: _BANK,
+    OrgKind.OUTLET: _BANK,
+    OrgKind.UNIT: _EVERYONE
+    | {"bank_code", "unit_org_id", "form_number", "forms", "stage", "late", "fields"},
     OrgKind.HOSPITAL: _EVERYONE | {"amount_fen", "settlement_id"},
     OrgKind.PHARMACY: _EVERYONE | {"amount_fen", "settlement_id"},
-    OrgKind.SERVICE_POINT: _EVERYONE | {"bank_code", "unit_org_id", "forms", "stage", "fields"},
+    OrgKind.SERVICE_POINT: _EVERYONE
+    | {"bank_code", "unit_org_id", "form_number", "forms", "stage", "fields"},
 }
 # Parties whose payload names the person (an internal id, never the ID number).
 SEES_PERSON = frozenset(
