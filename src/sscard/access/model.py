@@ -12,7 +12,7 @@ from enum import StrEnum
 from sscard.core.errors import Forbidden, InvalidInput, PolicyRefused
 from sscard.core.ids import mask_id_number, parse_id_number
 from sscard.core.policy import AgentAct, Channel, RegionPolicy
-from sscard.register.model import OrgKind
+from sscard.register.model import ORGANIZATION_KINDS, OrgKind
 
 
 class Role(StrEnum):
@@ -175,6 +175,12 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
     "accounts.check": frozenset({OrgKind.CENTER}),
     "medical_password.reset": frozenset({OrgKind.OUTLET}),
     "medical_password.change": frozenset({OrgKind.OUTLET, OrgKind.PHARMACY, OrgKind.GRASSROOTS}),
+    # Partner events: every organization subscribes and replays its own visible events
+    # (their scope and fields are decided in events.model); the center sees every
+    # dead letter.
+    "webhooks.manage": ORGANIZATION_KINDS,
+    "events.read": ORGANIZATION_KINDS,
+    "webhooks.failures.all": frozenset({OrgKind.CENTER}),
 }
 
 # V-1: which activation channel each kind of organization works through.

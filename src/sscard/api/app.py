@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse
 
 from sscard import __version__
 from sscard.api import errors
-from sscard.api.routes import accounts, admin, applications, audit, bank, cards, register
+from sscard.api.routes import accounts, admin, applications, audit, bank, cards, events, register
+from sscard.events.delivery import DeliveryThread
 from sscard.jobs.sweeper import SweeperThread
 from sscard.runtime import Runtime
 from sscard.wiring import wire
@@ -26,29 +27,42 @@ Errors are RFC 9457 problem details with a stable `code`.
 """
 
 
-def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None = None) -> FastAPI:
-    """Build the app around a runtime; ``sweep_interval`` seconds starts the sweeper."""
+def create_app(
+    rt: Runtime,
+    *,
+    demo: bool = False,
+    sweep_interval: float | None = None,
+    delivery_interval: float | None = None,
+) -> FastAPI:
+    """Build the app around a runtime; ``sweep_interval`` seconds starts the sweeper,
+    ``delivery_interval`` seconds the webhook deliverer."""
     wire()
     interval = sweep_interval
     if interval is None:
         interval = float(os.environ.get("SSCARD_SWEEP_INTERVAL", "0") or 0)
+    every = delivery_interval
+    if every is None:
+        every = float(os.environ.get("SSCARD_DELIVERY_INTERVAL", "0") or 0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread = SweeperThread(rt, interval) if interval > 0 else None
-        if thread:
-            thread.start()
+        deliverer = DeliveryThread(rt, every) if every > 0 else None
+        for started in (thread, deliverer):
+            if started:
+                started.start()
         try:
             yield
         finally:
-            if thread:
-                thread.stop()
+            for running in (thread, deliverer):
+                if running:
+                    running.stop()
 
     app = FastAPI(title="sscard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     app.state.demo = demo
     errors.install(app)
-    for module in (register, applications, cards, accounts, bank, admin, audit):
+    for module in (register, applications, cards, accounts, bank, admin, audit, events):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sscard.access.model import Actor
 from sscard.audit.model import AuditKind
 from sscard.audit.tables import AuditRecord
+from sscard.events import outbox
 
 
 def record(
@@ -43,6 +44,17 @@ def record(
         detail=detail or {},
     )
     session.add(row)
+    if kind is AuditKind.CHANGE:  # the partner event, in the change's own transaction
+        outbox.stage(
+            session,
+            at=at,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            person_id=person_id,
+            actor_org_id=actor.org_id,
+            detail=row.detail,
+        )
     return row
 
 
@@ -81,3 +93,19 @@ def record_many(
     ]
     if rows:
         session.execute(insert(AuditRecord), rows)
+        if kind is AuditKind.CHANGE:  # their partner events, in one more INSERT
+            outbox.stage_many(
+                session,
+                (
+                    {
+                        "at": at,
+                        "action": action,
+                        "subject_type": subject_type,
+                        "subject_id": r["subject_id"],
+                        "person_id": r["person_id"],
+                        "actor_org_id": actor.org_id,
+                        "detail": r["detail"],
+                    }
+                    for r in rows
+                ),
+            )

@@ -129,6 +129,7 @@ def _history(
     if not changes:
         return
     card_action = {m.card_id: m.action for m in moves}
+    bank_of = {m.card_id: m.bank_code for m in moves}
     s.execute(
         insert(BankAccountEvent),
         [
@@ -152,7 +153,16 @@ def _history(
         subject_type=SUBJECT,
         channel=MESSAGE_CHANNEL,
         entries=(
-            (account_id, None, {"from": old, "to": new, "card_action": card_action[card_id]})
+            (
+                account_id,
+                None,
+                {
+                    "from": old,
+                    "to": new,
+                    "card_action": card_action[card_id],
+                    "bank_code": bank_of[card_id],
+                },
+            )
             for account_id, card_id, old, new in changes
         ),
     )

@@ -68,7 +68,13 @@ def record_event(
         subject_type=SUBJECT,
         subject_id=account.id,
         channel=actor.org_kind.value,
-        detail={"from": from_state, "to": account.state, "event_id": event.id, **(detail or {})},
+        detail={
+            "from": from_state,
+            "to": account.state,
+            "event_id": event.id,
+            "bank_code": account.bank_code,
+            **(detail or {}),
+        },
     )
     return event
 

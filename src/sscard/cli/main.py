@@ -41,6 +41,7 @@ calendar_app = typer.Typer(help="Working-day calendar", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff members and their tokens", no_args_is_help=True)
 ledger_app = typer.Typer(help="The medical accounts' ledger", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=True)
+events_app = typer.Typer(help="Partner events and their webhooks", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (policy_app, "policy"),
@@ -49,6 +50,7 @@ for sub, name in (
     (staff_app, "staff"),
     (ledger_app, "ledger"),
     (audit_app, "audit"),
+    (events_app, "events"),
 ):
     app.add_typer(sub, name=name)
 
@@ -197,6 +199,23 @@ def sweep_cmd(
     for job, count in report.counts.items():
         out.print(f"{job:24} {count}")
     out.print(f"total                    {report.total}")
+
+
+@events_app.command("deliver")
+def events_deliver(
+    database: DbOption = None,
+    at: Annotated[
+        str | None, typer.Option(help="Run as if at this time (ISO, with offset)")
+    ] = None,
+) -> None:
+    """Fan out new events and send every due webhook once (safe beside the server's)."""
+    from sscard.events.delivery import deliver
+
+    svc = _service(database, at=_at(at))
+    report = deliver(svc.runtime)
+    out.print(f"{'fanned_out':24} {report.fanned_out}")
+    for result, count in report.counts.items():
+        out.print(f"{result:24} {count}")
 
 
 def _run_import(
@@ -534,6 +553,10 @@ def serve(
     sweep_interval: Annotated[
         float, typer.Option(envvar="SSCARD_SWEEP_INTERVAL", help="Seconds between deadline sweeps")
     ] = 60.0,
+    delivery_interval: Annotated[
+        float,
+        typer.Option(envvar="SSCARD_DELIVERY_INTERVAL", help="Seconds between webhook runs"),
+    ] = 5.0,
 ) -> None:
     """Start the service."""
     import uvicorn
@@ -559,7 +582,12 @@ def serve(
         f"{svc.engine.url.render_as_string(hide_password=True)}"
     )
     out.print(f"open {url}/docs (API), {url}/openapi.json; press Ctrl+C to stop")
-    application = create_app(svc.runtime, demo=demo, sweep_interval=sweep_interval)
+    application = create_app(
+        svc.runtime,
+        demo=demo,
+        sweep_interval=sweep_interval,
+        delivery_interval=delivery_interval,
+    )
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 

@@ -9,6 +9,7 @@ from sscard.cards import tables as card_tables
 from sscard.db.base import Base
 from sscard.db.counters import Counter
 from sscard.db.idempotency import IdempotencyRecord
+from sscard.events import tables as event_tables
 from sscard.region import tables as region_tables
 from sscard.register import tables as register_tables
 
@@ -22,6 +23,7 @@ __all__ = [
     "audit_tables",
     "bank_tables",
     "card_tables",
+    "event_tables",
     "region_tables",
     "register_tables",
 ]

@@ -29,6 +29,7 @@ from sscard.cards.tables import Card, CardTransition
 from sscard.core.clock import start_of_local_day
 from sscard.db.engine import is_postgres
 from sscard.db.idempotency import IdempotencyRecord
+from sscard.events.fanout import prune_events
 from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.register.model import OldCardState
 from sscard.register.tables import Person
@@ -358,6 +359,11 @@ def prune_idempotency_keys(s: Session, rt: Runtime, now: datetime, size: int) ->
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def prune_outbox(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """Forget delivered partner events after the retention period (the replay window)."""
+    return prune_events(s, now, size)
+
+
 JOBS: dict[str, Job] = {
     "oral_report_lapsed": lapse_oral_reports,
     "auto_reported_lost": auto_report_lost,
@@ -366,6 +372,7 @@ JOBS: dict[str, Job] = {
     "handout_overdue": flag_overdue_handouts,
     "form_return_overdue": flag_overdue_batches,
     "idempotency_keys_pruned": prune_idempotency_keys,
+    "events_pruned": prune_outbox,
     # Last, so that it also seals the audit records of the jobs above.
     "audit_sealed": seal_job,
 }

@@ -1,0 +1,64 @@
+"""The transactional outbox: every audited state change stages its partner event.
+
+``stage``/``stage_many`` are called by ``audit.service.record``/``record_many`` for
+every ``AuditKind.CHANGE``, inside the change's transaction, so an event commits or
+rolls back with it. ``events.fanout`` later resolves the scope and queues deliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from sscard.events.model import event_type, scrub
+from sscard.events.tables import OutboxEvent
+
+PENDING, DELIVERED, DEAD, REDELIVERED = "pending", "delivered", "dead", "redelivered"
+
+
+def _row(
+    *,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    subject_id: int | None,
+    person_id: int | None,
+    actor_org_id: int | None,
+    detail: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    type_ = event_type(action)
+    if type_ is None:
+        return None
+    detail = dict(detail or {})
+    bank = detail.get("bank_code")
+    unit = detail.get("unit_org_id")
+    return {
+        "type": type_,
+        "occurred_at": at,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "person_id": person_id,
+        "actor_org_id": actor_org_id,
+        # Scope hints the change already knows; the fan-out resolves the rest.
+        "bank_code": bank if isinstance(bank, str) else None,
+        "unit_org_id": unit if isinstance(unit, int) else None,
+        "detail": scrub(detail),
+    }
+
+
+def stage(session: Session, **change: Any) -> None:
+    """Add the partner event of one audited change to its transaction (never commits)."""
+    row = _row(**change)
+    if row is not None:
+        session.add(OutboxEvent(**row))
+
+
+def stage_many(session: Session, changes: Iterable[Mapping[str, Any]]) -> None:
+    """The partner events of a batch of audited changes, in one INSERT (never commits)."""
+    rows = [r for r in (_row(**c) for c in changes) if r is not None]
+    if rows:
+        session.execute(insert(OutboxEvent), rows)
