@@ -36,6 +36,7 @@ wire()  # every message handler listens, as in the server and the CLI
 os.environ.setdefault("SSCARD_SOCIAL_KEY", "5a" * 32)
 os.environ.setdefault("SSCARD_BANK_KEY", "b4" * 32)
 os.environ.setdefault("SSCARD_REQUESTS_KEY", "c3" * 32)
+os.environ.setdefault("SSCARD_AUTH_KEY", "a7" * 32)
 
 PG_ADMIN_URL = os.environ.get(
     "SSCARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

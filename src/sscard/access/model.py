@@ -12,7 +12,7 @@ from enum import StrEnum
 from sscard.core.errors import Forbidden, InvalidInput, PolicyRefused
 from sscard.core.ids import mask_id_number, parse_id_number
 from sscard.core.policy import AgentAct, Channel, RegionPolicy
-from sscard.register.model import OrgKind
+from sscard.register.model import ORGANIZATION_KINDS, OrgKind
 
 
 class Role(StrEnum):
@@ -175,6 +175,10 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
     "accounts.check": frozenset({OrgKind.CENTER}),
     "medical_password.reset": frozenset({OrgKind.OUTLET}),
     "medical_password.change": frozenset({OrgKind.OUTLET, OrgKind.PHARMACY, OrgKind.GRASSROOTS}),
+    # Logins: every organization manages its own staff and partner credentials; the
+    # use cases also require the administrator role (access.staffadmin.require_admin).
+    "staff.manage": ORGANIZATION_KINDS,
+    "credentials.manage": ORGANIZATION_KINDS,
 }
 
 # V-1: which activation channel each kind of organization works through.
