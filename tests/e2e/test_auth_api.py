@@ -394,7 +394,8 @@ def test_a_partner_credential_acts_as_a_service_account_and_rotates_with_grace(
         )
     )
     new = rotated["bearer"]
-    assert new != old and rotated["key_id"] == made["key_id"]
+    assert new != old
+    assert rotated["key_id"] == made["key_id"]
     ok(client.get("/me", headers=bearer(old)))  # within the grace period
     ok(client.get("/me", headers=bearer(new)))
     world.clock.advance(timedelta(hours=2))
@@ -486,7 +487,8 @@ def test_a_cardholder_registers_with_the_card_and_logs_in_to_self_service(
         "cardholder",
         "SELF",
     )
-    assert me["person_id"] == person.id and me["staff_id"] is None
+    assert me["person_id"] == person.id
+    assert me["staff_id"] is None
     assert me["id_number"] == person.id_number[:4] + "*" * 10 + person.id_number[-4:]
     assert me["name"] == person.name[0] + "*" * (len(person.name) - 1)
     assert person.id_number not in str(me)
