@@ -43,7 +43,7 @@ def me(actor: CurrentActor, request: Request, s: ReadSession) -> MeRead:
         id_number=mask_id_number(person.id_number) if person else None,
         staff_id=actor.staff_id,
         name=actor.name,
-        role=actor.role,
+        role=actor.role if actor.person_id is None else "cardholder",
         organization=actor.org_code,
         organization_kind=actor.org_kind.value,
         bank_code=actor.bank_code,
