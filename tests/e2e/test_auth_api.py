@@ -214,6 +214,14 @@ def test_the_centers_administrator_adds_staff_to_any_organization(
     assert made["has_token"] is False
     me = ok(client.get("/me", headers=bearer(session_of(client, sp.org_code, "han.mei"))))
     assert me["role"] == "supervisor"
+    listed = ok(client.get(f"/staff?org_code={sp.org_code}&limit=1", headers=bearer(admin)))
+    assert len(listed["items"]) == 1
+    assert listed["next"] is not None
+    rest = ok(
+        client.get(f"/staff?org_code={sp.org_code}&after={listed['next']}", headers=bearer(admin))
+    )
+    logins = {m["login"]: m for m in listed["items"] + rest["items"]}
+    assert logins["han.mei"]["failed_attempts"] == 0
     again = client.post(
         "/staff",
         headers=bearer(admin),
@@ -595,6 +603,8 @@ def test_cardholder_unknown_and_wrong_password_answers_are_identical_and_lock(
         ("post", "/credentials/999999/revocation", None),
         ("get", "/credentials?after=garbage", None),
         ("get", "/credentials?limit=0", None),
+        ("get", "/staff?org_code=NOPE", None),
+        ("get", "/staff?after=garbage", None),
     ],
 )
 def test_bad_input_at_every_login_endpoint_is_a_clear_4xx(

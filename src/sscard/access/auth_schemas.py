@@ -111,6 +111,11 @@ class StaffRead(BaseModel):
         )
 
 
+class StaffPage(BaseModel):
+    items: list[StaffRead]
+    next: str | None
+
+
 class CredentialIn(_In):
     system_name: str = Field(min_length=1, max_length=100)
     role: str = "operator"

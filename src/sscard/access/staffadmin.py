@@ -20,7 +20,9 @@ from sscard.access.model import Actor, Role, require
 from sscard.access.tables import ApiCredential, Login, Staff
 from sscard.audit.service import record
 from sscard.core.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound
+from sscard.core.pagination import Page
 from sscard.db.engine import UnitOfWork, is_postgres
+from sscard.db.paging import page_by_id
 from sscard.register.model import OrgKind
 from sscard.register.service import clean_name, hash_token, org_by_code, org_by_id
 from sscard.register.tables import Organization
@@ -286,3 +288,20 @@ def revoke_token(uow: UnitOfWork, rt: Runtime, *, actor: Actor, staff_id: int) -
 
 def login_state(s: Session, staff_id: int) -> Login | None:
     return s.scalar(select(Login).where(Login.staff_id == staff_id))
+
+
+def list_members(
+    s: Session, *, actor: Actor, org_code: str | None, after: str | None, limit: int
+) -> tuple[Page[Staff], dict[int, Login]]:
+    """An organization's staff by id, with their logins' states (one query per page)."""
+    require(actor, "staff.manage")
+    org = target_org(s, actor, org_code)
+    require_admin(actor, org.id)
+    page = page_by_id(
+        s, select(Staff).where(Staff.org_id == org.id), Staff.id, after=after, limit=limit
+    )
+    ids = [m.id for m in page.items]
+    logins: list[Login] = (
+        list(s.scalars(select(Login).where(Login.staff_id.in_(ids)))) if ids else []
+    )
+    return page, {row.staff_id: row for row in logins if row.staff_id is not None}

@@ -19,6 +19,7 @@ from sscard.access.auth_schemas import (
     SessionRead,
     StaffIn,
     StaffLoginIn,
+    StaffPage,
     StaffRead,
     TotpCodeIn,
     TotpEnrolmentRead,
@@ -139,6 +140,21 @@ def add_staff(body: StaffIn, rt: RuntimeDep, actor: CurrentActor) -> StaffRead:
             password=body.password.get_secret_value(),
         )
     return _staff_read(rt, staff)
+
+
+@router.get("/staff", response_model=StaffPage)
+def list_staff(
+    s: ReadSession,
+    actor: CurrentActor,
+    org_code: str | None = Query(default=None, max_length=32),
+    after: str | None = None,
+    limit: int = 50,
+) -> StaffPage:
+    """An organization's staff and partner systems, with their logins' states."""
+    page, logins = staffadmin.list_members(
+        s, actor=actor, org_code=org_code, after=after, limit=limit
+    )
+    return StaffPage(items=[StaffRead.of(m, logins.get(m.id)) for m in page.items], next=page.next)
 
 
 @router.post("/staff/{staff_id}/deactivation", response_model=StaffRead)
