@@ -635,3 +635,66 @@ def test_logging_out_with_a_personal_token_is_refused(world: World, client: Test
     token = world.token(OrgKind.CENTER)
     refused = client.delete("/auth/sessions/current", headers=bearer(token))
     assert (refused.status_code, refused.json()["reason"]) == (409, "not_a_session")
+
+
+def test_every_login_administration_act_is_audited_without_secrets(
+    world: World, client: TestClient
+) -> None:
+    from sscard.audit.tables import AuditRecord
+
+    admin = admin_session(world, client)
+    staff, _, org = member(world)
+    login(client, org, "li.lei", "wrong password!")
+    login(client, org, "nobody.here", "wrong password!")
+    ok(client.post(f"/staff/{staff.id}/unlock", headers=bearer(admin)))
+    made = ok(client.post("/credentials", headers=bearer(admin), json={"system_name": "HR"}), 201)
+    ok(client.post(f"/credentials/{made['id']}/rotations", headers=bearer(admin)))
+    ok(client.post(f"/staff/{staff.id}/deactivation", headers=bearer(admin)))
+    with world.rt.uow() as uow:
+        rows = list(uow.session.scalars(select(AuditRecord).order_by(AuditRecord.id)))
+    actions = [r.action for r in rows]
+    for action in (
+        "staff.created",
+        "staff.login_set",
+        "auth.session_opened",
+        "auth.login_failed",
+        "staff.unlocked",
+        "credential.created",
+        "credential.rotated",
+        "staff.deactivated",
+    ):
+        assert action in actions, action
+    unknown = [r for r in rows if r.action == "auth.login_failed" and r.subject_id is None]
+    assert unknown[0].detail["reason"] == "unknown"
+    assert unknown[0].source == "testclient"
+    text = str([(r.action, r.detail) for r in rows])
+    assert "wrong password!" not in text
+    assert PASSWORD not in text
+    assert made["bearer"].split(".", 1)[1] not in text
+
+
+def test_deactivating_a_partner_systems_account_revokes_its_credential(
+    world: World, client: TestClient
+) -> None:
+    admin = admin_session(world, client)
+    made = ok(client.post("/credentials", headers=bearer(admin), json={"system_name": "HR"}), 201)
+    ok(client.post(f"/staff/{made['staff_id']}/deactivation", headers=bearer(admin)))
+    refused = client.get("/me", headers=bearer(made["bearer"]))
+    assert (refused.status_code, refused.json()["code"]) == (401, "credential_revoked")
+    listed = ok(client.get("/credentials", headers=bearer(admin)))
+    assert listed["items"][0]["revoked_at"] is not None
+
+
+def test_a_partner_system_uses_idempotency_keys_as_a_person_would(
+    world: World, client: TestClient
+) -> None:
+    card = world.card(CardState.ACTIVE)
+    admin = admin_session(world, client, OrgKind.BANK)  # the ICBC host's administrator
+    made = ok(client.post("/credentials", headers=bearer(admin), json={"system_name": "Host"}), 201)
+    headers = {**bearer(made["bearer"]), "Idempotency-Key": "k-1"}
+    body = {"kind": "oral", "channel": "bank_phone"}
+    first = ok(client.post(f"/cards/{card.id}/loss-reports", headers=headers, json=body))
+    again = client.post(f"/cards/{card.id}/loss-reports", headers=headers, json=body)
+    assert again.status_code == 200
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first
