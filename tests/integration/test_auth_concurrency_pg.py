@@ -10,9 +10,10 @@ import pyotp
 from sqlalchemy import select
 
 from sscard.access import staffadmin
-from sscard.access.auth import enrol_totp, login_staff, open_secret
+from sscard.access.auth import login_staff
 from sscard.access.model import Role
 from sscard.access.tables import Login
+from sscard.access.totp import enrol_totp, open_secret
 from sscard.core.errors import DomainError
 from sscard.register.model import OrgKind
 from tests.factories import World

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import pyotp
 import pytest
 
-from sscard.access.auth import totp_step
 from sscard.access.auth_model import (
     BearerKind,
     SessionTimes,
@@ -19,6 +18,7 @@ from sscard.access.auth_model import (
     due_for_touch,
     mask_name,
 )
+from sscard.access.totp import totp_step
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.policy import LoginSection
 

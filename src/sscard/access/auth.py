@@ -8,22 +8,15 @@ UPDATE each, so parallel attempts all count and none can lift a lock another set
 
 from __future__ import annotations
 
-import base64
 import hmac
-import os
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import case, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -50,17 +43,15 @@ from sscard.access.auth_model import (
 )
 from sscard.access.model import SYSTEM, Actor
 from sscard.access.tables import ApiCredential, AuthSession, Login, Staff
+from sscard.access.totp import open_secret, totp_step
 from sscard.audit.service import record
-from sscard.core.errors import Conflict, DomainError, InvalidInput, Unauthenticated
-from sscard.core.keys import load_key
+from sscard.core.errors import Conflict, DomainError, Unauthenticated
 from sscard.db.base import UTCDateTime
 from sscard.register.model import OrgKind
 from sscard.register.service import hash_token
 from sscard.register.tables import Organization, Person
 from sscard.runtime import Runtime
 
-AUTH = "auth"  # the key that seals TOTP secrets
-ISSUER = "sscard"
 # Like the card passwords: ~20 ms on one core, 19 MiB (OWASP's argon2id minimum).
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
@@ -87,44 +78,6 @@ def _dummy_hash() -> str:
 def spend_equal_work(password: str) -> None:
     """What an unknown login costs: one argon2id verification, like a known one."""
     _verify_password(_dummy_hash(), password)
-
-
-# ---------------------------------------------------------------- TOTP secrets
-
-
-@cache
-def _aead() -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sscard totp secret")
-    return AESGCM(key.derive(load_key(AUTH)))
-
-
-def seal_secret(secret: str, *, login_id: int) -> str:
-    """Encrypt a TOTP secret, bound to its login row (AES-GCM, random nonce)."""
-    nonce = os.urandom(12)
-    sealed = _aead().encrypt(nonce, secret.encode(), f"login:{login_id}".encode())
-    return base64.b64encode(nonce + sealed).decode()
-
-
-def open_secret(sealed: str, *, login_id: int) -> str:
-    raw = base64.b64decode(sealed)
-    try:
-        return _aead().decrypt(raw[:12], raw[12:], f"login:{login_id}".encode()).decode()
-    except InvalidTag:
-        raise DomainError("a stored authentication secret cannot be opened") from None
-
-
-def totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
-    """The time step ``code`` belongs to (now, or one step either side), if not used yet."""
-    code = (code or "").strip()
-    if not code.isdigit() or len(code) != 6:
-        return None
-    totp = pyotp.TOTP(secret)
-    current = totp.timecode(now)
-    for offset in (0, -1, 1):
-        step = current + offset
-        if hmac.compare_digest(totp.at(now, counter_offset=offset), code):
-            return step if last_step is None or step > last_step else None
-    return None
 
 
 # ---------------------------------------------------------------- logging in
@@ -378,92 +331,6 @@ def end_sessions(s: Session, *, login_id: int, now: datetime, reason: str) -> in
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-# ---------------------------------------------------------------- TOTP enrolment
-
-
-@dataclass(frozen=True, slots=True)
-class TotpEnrolment:
-    secret: str
-    uri: str
-
-
-def _own_login(s: Session, actor: Actor) -> Login:
-    if actor.staff_id is None:
-        raise Conflict("only staff members enrol an authenticator", reason="no_login")
-    login = s.scalar(
-        select(Login)
-        .where(Login.staff_id == actor.staff_id)
-        .execution_options(populate_existing=True)
-    )
-    if login is None:
-        raise Conflict(
-            "this staff member has no password login yet: an administrator gives them one",
-            reason="no_login",
-        )
-    return login
-
-
-def enrol_totp(rt: Runtime, *, actor: Actor) -> TotpEnrolment:
-    """Start TOTP enrolment: a new secret, shown once; confirmed with a current code."""
-    with rt.uow() as uow:
-        s = uow.session
-        login = _own_login(s, actor)
-        if login.totp_confirmed_at is not None:
-            raise Conflict(
-                "an authenticator is already enabled for this login; an administrator's "
-                "password reset with 'clear_totp' removes it",
-                reason="totp_enabled",
-            )
-        secret = pyotp.random_base32()
-        login.totp_secret = seal_secret(secret, login_id=login.id)
-        login.totp_last_step = None
-        staff = s.get(Staff, actor.staff_id)
-        assert staff is not None
-        uri = pyotp.TOTP(secret).provisioning_uri(
-            name=f"{actor.org_code}:{staff.login}", issuer_name=ISSUER
-        )
-        record(
-            s,
-            actor=actor,
-            at=rt.now(),
-            action="auth.totp_enrolled",
-            subject_type="staff",
-            subject_id=actor.staff_id,
-        )
-        uow.commit()
-    return TotpEnrolment(secret=secret, uri=uri)
-
-
-def confirm_totp(rt: Runtime, *, actor: Actor, code: str) -> None:
-    """Enable TOTP once the member shows a current code of the enrolled secret."""
-    with rt.uow() as uow:
-        s = uow.session
-        login = _own_login(s, actor)
-        if login.totp_confirmed_at is not None:
-            raise Conflict("the authenticator is already enabled", reason="totp_enabled")
-        if not login.totp_secret:
-            raise Conflict("enrol first: POST /auth/totp", reason="totp_not_enrolled")
-        secret = open_secret(login.totp_secret, login_id=login.id)
-        step = totp_step(secret, code, rt.now(), login.totp_last_step)
-        if step is None:
-            raise InvalidInput(
-                "this is not the authenticator's current code: check the phone's time and "
-                "send the six digits shown now",
-                field="code",
-                reason="wrong_code",
-            )
-        login.totp_confirmed_at, login.totp_last_step = rt.now(), step
-        record(
-            s,
-            actor=actor,
-            at=rt.now(),
-            action="auth.totp_enabled",
-            subject_type="staff",
-            subject_id=actor.staff_id,
-        )
-        uow.commit()
 
 
 # ---------------------------------------------------------------- bearer values

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response, status
 
 from sscard.access import credentials, selfservice, staffadmin
-from sscard.access.auth import NewSession, confirm_totp, end_session, enrol_totp, login_staff
+from sscard.access.auth import NewSession, end_session, login_staff
 from sscard.access.auth_schemas import (
     CredentialIn,
     CredentialPage,
@@ -26,6 +26,7 @@ from sscard.access.auth_schemas import (
     TotpRead,
 )
 from sscard.access.tables import ApiCredential, Staff
+from sscard.access.totp import confirm_totp, enrol_totp
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep, client_address
 from sscard.runtime import Runtime
 
