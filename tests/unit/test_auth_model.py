@@ -105,3 +105,16 @@ def test_a_totp_code_counts_for_its_step_once_and_one_step_either_side() -> None
     assert totp_step(secret, totp.at(NOW - timedelta(seconds=30)), NOW, None) == step - 1
     assert totp_step(secret, totp.at(NOW - timedelta(seconds=90)), NOW, None) is None
     assert totp_step(secret, "12345", NOW, None) is None
+
+
+def test_the_login_settings_come_from_the_policy_and_a_bad_one_names_its_line() -> None:
+    from sscard.core.policy import PolicyError, load_policy, parse_policy, resolve_policy_path
+
+    assert load_policy("dongguan").logins == LoginSection()
+    text = resolve_policy_path("dongguan").read_text(encoding="utf-8")
+    bad = text.replace("session_idle_minutes = 30", "session_idle_minutes = 0")
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(bad, source="dg.toml")
+    line = next(n for n, t in enumerate(bad.splitlines(), 1) if "session_idle_minutes" in t)
+    assert refused.value.line == line
+    assert "logins.session_idle_minutes" in refused.value.reason

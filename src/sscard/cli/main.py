@@ -142,6 +142,12 @@ def policy_check(file: str) -> None:
     )
     for key, value in policy.deadlines.model_dump().items():
         table.add_row(key, str(value))
+    logins = policy.logins
+    table.add_row(
+        "logins",
+        f"{logins.max_failed_attempts} failures lock {logins.lockout_minutes} min; sessions "
+        f"{logins.session_idle_minutes} min idle, {logins.session_absolute_hours} h in all",
+    )
     out.print(table)
 
 
