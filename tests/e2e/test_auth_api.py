@@ -698,3 +698,26 @@ def test_a_partner_system_uses_idempotency_keys_as_a_person_would(
     assert again.status_code == 200
     assert again.headers.get("idempotent-replayed") == "true"
     assert again.json() == first
+
+
+def test_the_sweeper_prunes_sessions_a_day_after_their_lifetime(
+    world: World, client: TestClient
+) -> None:
+    from sqlalchemy import func
+
+    from sscard.jobs.sweeper import sweep
+
+    _, _, org = member(world)
+    session_of(client, org)
+    client.delete("/auth/sessions/current", headers=bearer(session_of(client, org)))
+
+    def sessions() -> int:
+        with world.rt.uow() as uow:
+            return int(uow.session.scalar(select(func.count()).select_from(AuthSession)) or 0)
+
+    assert sessions() == 2  # one open, one logged out
+    world.clock.advance(timedelta(hours=12 + 23))
+    assert sweep(world.rt).counts["sessions_pruned"] == 0
+    world.clock.advance(timedelta(hours=1, seconds=1))
+    assert sweep(world.rt).counts["sessions_pruned"] == 2
+    assert sessions() == 0

@@ -79,6 +79,7 @@ class AuthSession(Base):
     __table_args__ = (
         Index("ix_auth_sessions_login", "login_id", "ended_at"),
         Index("ix_auth_sessions_staff", "staff_id", "ended_at"),
+        Index("ix_auth_sessions_expires", "expires_at"),  # the sweeper prunes by it
     )
 
 

@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_auth_sessions_token_hash")),
     )
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_auth_sessions_expires", ["expires_at"], unique=False)
         batch_op.create_index("ix_auth_sessions_login", ["login_id", "ended_at"], unique=False)
         batch_op.create_index("ix_auth_sessions_staff", ["staff_id", "ended_at"], unique=False)
 
@@ -132,6 +133,7 @@ def downgrade() -> None:
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index("ix_auth_sessions_staff")
         batch_op.drop_index("ix_auth_sessions_login")
+        batch_op.drop_index("ix_auth_sessions_expires")
 
     op.drop_table("auth_sessions")
     op.drop_table("logins")
