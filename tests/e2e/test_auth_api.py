@@ -500,6 +500,10 @@ def test_a_cardholder_registers_with_the_card_and_logs_in_to_self_service(
     assert me["id_number"] == person.id_number[:4] + "*" * 10 + person.id_number[-4:]
     assert me["name"] == person.name[0] + "*" * (len(person.name) - 1)
     assert person.id_number not in str(me)
+    assert me["operations"] == []  # cardholder endpoints come with their own operations
+    out = client.delete("/auth/sessions/current", headers=bearer(session["token"]))
+    assert out.status_code == 204
+    assert client.get("/me", headers=bearer(session["token"])).json()["code"] == "session_ended"
 
 
 def test_a_wrong_consumption_password_at_registration_counts_toward_its_lock(
