@@ -42,6 +42,7 @@ os.environ.setdefault("SSCARD_DATA_KEY", "d1" * 32)
 os.environ.setdefault("SSCARD_INDEX_KEY", "e1" * 32)
 os.environ.setdefault("SSCARD_BANK_DATA_KEY", "d2" * 32)
 os.environ.setdefault("SSCARD_BANK_INDEX_KEY", "e2" * 32)
+os.environ.setdefault("SSCARD_AUTH_KEY", "a8" * 32)
 
 PG_ADMIN_URL = os.environ.get(
     "SSCARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from faker import Faker
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
-from sscard.access.model import Service
-from sscard.access.tables import Staff
+from sscard.access.model import Role, Service
+from sscard.access.tables import Login, Staff
 from sscard.core.ids import make_citizen_id
 from sscard.register.model import MedicalScheme, OldCardState, OrgKind
 from sscard.register.service import hash_token
@@ -23,6 +24,9 @@ from sscard.register.tables import Organization, Person, Unit
 from sscard.runtime import Runtime
 
 CENTER = "CENTER"
+# The center's demo administrator logs in with a password (POST /auth/sessions).
+ADMIN_LOGIN = "admin"
+ADMIN_PASSWORD = "open-sesame-2026"  # noqa: S105 - printed demo password
 
 
 @dataclass
@@ -106,8 +110,39 @@ def load_demo(rt: Runtime, *, persons_per_unit: int = 4, flexible: int = 3) -> D
                     )
                 )
             logins.tokens[code] = token
+        center = by_code.get(CENTER)
+        if center is not None:
+            _demo_admin(s, center, now)
         uow.commit()
     return logins
+
+
+def _demo_admin(s: Session, center: Organization, now: datetime) -> None:
+    """The center's administrator with a login and the printed demo password."""
+    from sscard.access.auth import hash_password
+
+    taken = s.scalar(select(Staff.id).where(Staff.org_id == center.id, Staff.login == ADMIN_LOGIN))
+    if taken is not None:
+        return
+    admin = Staff(
+        org_id=center.id,
+        name="CENTER administrator",
+        role=Role.ADMINISTRATOR.value,
+        login=ADMIN_LOGIN,
+        token_hash=None,
+        created_at=now,
+    )
+    s.add(admin)
+    s.flush()
+    s.add(
+        Login(
+            staff_id=admin.id,
+            password_hash=hash_password(ADMIN_PASSWORD),
+            password_set_at=now,
+            failed_attempts=0,
+            created_at=now,
+        )
+    )
 
 
 def _units_and_persons(s: object, rt: Runtime, per_unit: int, flexible: int) -> None:

@@ -47,6 +47,7 @@ SWEEP_JOBS = (
     "handout_overdue",
     "form_return_overdue",
     "idempotency_keys_pruned",
+    "sessions_pruned",
     "events_pruned",
     "audit_sealed",
 )

@@ -181,6 +181,10 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
     "webhooks.manage": ORGANIZATION_KINDS,
     "events.read": ORGANIZATION_KINDS,
     "webhooks.failures.all": frozenset({OrgKind.CENTER}),
+    # Logins: every organization manages its own staff and partner credentials; the
+    # use cases also require the administrator role (access.staffadmin.require_admin).
+    "staff.manage": ORGANIZATION_KINDS,
+    "credentials.manage": ORGANIZATION_KINDS,
 }
 
 # V-1: which activation channel each kind of organization works through.

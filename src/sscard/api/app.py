@@ -11,7 +11,17 @@ from fastapi.responses import RedirectResponse
 
 from sscard import __version__
 from sscard.api import errors
-from sscard.api.routes import accounts, admin, applications, audit, bank, cards, events, register
+from sscard.api.routes import (
+    accounts,
+    admin,
+    applications,
+    audit,
+    auth,
+    bank,
+    cards,
+    events,
+    register,
+)
 from sscard.events.delivery import DeliveryThread
 from sscard.jobs.sweeper import SweeperThread
 from sscard.runtime import Runtime
@@ -22,7 +32,10 @@ sscard runs a region's social security cards (社会保障卡): the register, ap
 production and hand-out, activation, loss, replacement and change; and the issuing
 bank's side: financial activation and the financial password (`/bank/...`).
 
-Every request acts as a staff member: send `Authorization: Bearer <token>`.
+Every request acts as a staff member, a partner system or a cardholder: send
+`Authorization: Bearer <token>` with a session token (`POST /auth/sessions`,
+`POST /self/sessions`), a partner credential (`<key_id>.<secret>`) or a staff
+member's personal token.
 Errors are RFC 9457 problem details with a stable `code`.
 """
 
@@ -62,7 +75,7 @@ def create_app(
     app.state.runtime = rt
     app.state.demo = demo
     errors.install(app)
-    for module in (register, applications, cards, accounts, bank, admin, audit, events):
+    for module in (register, applications, cards, accounts, bank, admin, audit, auth, events):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

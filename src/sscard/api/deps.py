@@ -6,15 +6,11 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sscard.access.auth import authenticate
 from sscard.access.model import Actor
-from sscard.access.tables import Staff
 from sscard.core.errors import Unauthenticated
-from sscard.register.model import OrgKind
-from sscard.register.service import hash_token
-from sscard.register.tables import Organization
 from sscard.runtime import Runtime
 
 
@@ -41,29 +37,17 @@ def client_address(request: Request) -> str:
 
 
 def get_actor(request: Request, rt: RuntimeDep) -> Actor:
+    """The actor of a session, a partner credential or a personal access token."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("send 'Authorization: Bearer <token>' with a staff member's token")
-    with rt.uow() as uow:
-        row = uow.session.execute(
-            select(Staff, Organization)
-            .join(Organization, Organization.id == Staff.org_id)
-            .where(Staff.token_hash == hash_token(token.strip()))
-        ).first()
-        if row is None or not row[0].active:
-            raise Unauthenticated("the bearer token is unknown or revoked")
-        staff, org = row
-        return Actor(
-            staff_id=staff.id,
-            org_id=org.id,
-            org_kind=OrgKind(org.kind),
-            org_code=org.code,
-            bank_code=org.bank_code,
-            name=staff.name,
-            role=staff.role,
-            source=client_address(request),
+        raise Unauthenticated(
+            "send 'Authorization: Bearer <token>' with a session token (POST /auth/sessions), "
+            "a partner credential or a staff member's token"
         )
+    found = authenticate(rt, bearer=token.strip(), source=client_address(request))
+    request.state.authenticated = found
+    return found.actor
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

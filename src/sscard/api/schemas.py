@@ -53,6 +53,12 @@ class MeRead(BaseModel):
     organization_kind: str
     bank_code: str | None
     operations: list[str]
+    # Who this is (person, service or cardholder) and how the request authenticated
+    # (session, credential or token); a cardholder's ID number comes back masked.
+    kind: str = "person"
+    authenticated_by: str = "token"
+    person_id: int | None = None
+    id_number: str | None = None
 
 
 # ---------------------------------------------------------------- register

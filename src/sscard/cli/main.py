@@ -6,6 +6,7 @@ import csv
 import logging
 import os
 import sys
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +65,8 @@ CLI_ACTOR = Actor(
     name="operator (cli)",
     source="cli",
 )
+# The operator at the machine administers staff of every organization.
+CLI_ADMIN = replace(CLI_ACTOR, role="administrator")
 
 DbOption = Annotated[
     str | None,
@@ -144,6 +147,12 @@ def policy_check(file: str) -> None:
     )
     for key, value in policy.deadlines.model_dump().items():
         table.add_row(key, str(value))
+    logins = policy.logins
+    table.add_row(
+        "logins",
+        f"{logins.max_failed_attempts} failures lock {logins.lockout_minutes} min; sessions "
+        f"{logins.session_idle_minutes} min idle, {logins.session_absolute_hours} h in all",
+    )
     out.print(table)
 
 
@@ -181,6 +190,12 @@ def _print_logins(tokens: dict[str, str]) -> None:
     for code, token in tokens.items():
         table.add_row(code, token)
     out.print(table)
+    from sscard.demo import ADMIN_LOGIN, ADMIN_PASSWORD, CENTER
+
+    out.print(
+        f"demo administrator: org_code {CENTER}, login {ADMIN_LOGIN}, password {ADMIN_PASSWORD} "
+        "(POST /auth/sessions)"
+    )
 
 
 @app.command("sweep")
@@ -524,21 +539,101 @@ def staff_add(
     name: str,
     database: DbOption = None,
     role: Annotated[str, typer.Option()] = "operator",
+    login: Annotated[
+        str | None, typer.Option(help="Also give a login name for password login")
+    ] = None,
+    ask_password: Annotated[
+        bool, typer.Option(help="Prompt for the password (else a one-time one is printed)")
+    ] = False,
 ) -> None:
     """Add a staff member to an organization and print their token (shown once)."""
+    from sscard.access.staffadmin import create_member, initial_password
+
     if role not in ("operator", "supervisor", "administrator"):
         raise _fail("role must be operator, supervisor or administrator")
+    password = None
+    if login is not None:
+        password = (
+            typer.prompt("password", hide_input=True, confirmation_prompt=True)
+            if ask_password
+            else initial_password()
+        )
     svc = _service(database)
     try:
         with svc.runtime.uow() as uow:
-            org = org_by_code(uow.session, org_code)
-            _, token = create_staff(
-                uow.session, actor=CLI_ACTOR, org=org, name=name, role=role, now=svc.runtime.now()
-            )
-            uow.commit()
+            if login is None:
+                org = org_by_code(uow.session, org_code)
+                _, token = create_staff(
+                    uow.session,
+                    actor=CLI_ACTOR,
+                    org=org,
+                    name=name,
+                    role=role,
+                    now=svc.runtime.now(),
+                )
+                uow.commit()
+                staff_id = None
+            else:
+                assert password is not None
+                staff, issued = create_member(
+                    uow,
+                    svc.runtime,
+                    actor=CLI_ADMIN,
+                    org_code=org_code,
+                    name=name,
+                    role=role,
+                    login=login,
+                    password=password,
+                    with_token=True,
+                )
+                token, staff_id = issued or "", staff.id
     except DomainError as exc:
         raise _fail(exc.detail) from None
+    if staff_id is not None:
+        out.print(f"staff member {staff_id}: login {login.lower() if login else ''} at {org_code}")
+        if not ask_password:
+            out.print(f"initial password (shown once): {password}")
     out.print(f"token for {name} at {org_code} (shown once): {token}")
+
+
+StaffId = Annotated[int, typer.Argument(help="The staff member's id")]
+
+
+def _staff_change(database: str | None, what: str, staff_id: int) -> None:
+    from sscard.access import staffadmin
+
+    fn = {
+        "deactivate": staffadmin.deactivate,
+        "revoke-token": staffadmin.revoke_token,
+        "unlock": staffadmin.unlock,
+    }[what]
+    svc = _service(database)
+    try:
+        with svc.runtime.uow() as uow:
+            fn(uow, svc.runtime, actor=CLI_ADMIN, staff_id=staff_id)
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(staff_id: StaffId, database: DbOption = None) -> None:
+    """Deactivate a staff member: their sessions, token and credentials end at once."""
+    _staff_change(database, "deactivate", staff_id)
+    out.print(f"staff member {staff_id} deactivated")
+
+
+@staff_app.command("revoke-token")
+def staff_revoke_token(staff_id: StaffId, database: DbOption = None) -> None:
+    """Revoke a staff member's personal access token."""
+    _staff_change(database, "revoke-token", staff_id)
+    out.print(f"token of staff member {staff_id} revoked")
+
+
+@staff_app.command("unlock")
+def staff_unlock(staff_id: StaffId, database: DbOption = None) -> None:
+    """Lift a login lockout after repeated wrong passwords or codes."""
+    _staff_change(database, "unlock", staff_id)
+    out.print(f"login of staff member {staff_id} unlocked")
 
 
 @app.command("serve")

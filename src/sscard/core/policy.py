@@ -163,6 +163,16 @@ class PasswordSection(_Strict):
     max_wrong_attempts: Annotated[int, Field(ge=1, le=20)] = 3
 
 
+class LoginSection(_Strict):
+    """Logins of staff and cardholders: lockout, session lifetimes, credential rotation."""
+
+    max_failed_attempts: Annotated[int, Field(ge=1, le=50)] = 5
+    lockout_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    session_idle_minutes: Annotated[int, Field(ge=2, le=1440)] = 30
+    session_absolute_hours: Annotated[int, Field(ge=1, le=168)] = 12
+    credential_grace_hours: Annotated[int, Field(ge=0, le=720)] = 24
+
+
 class RegionPolicy(_Strict):
     region: RegionSection
     banks: Annotated[list[BankSection], Field(min_length=1)]
@@ -173,6 +183,7 @@ class RegionPolicy(_Strict):
     agents: AgentSection
     fees: FeeSection = FeeSection()
     passwords: PasswordSection = PasswordSection()
+    logins: LoginSection = LoginSection()
 
     @field_validator("banks")
     @classmethod

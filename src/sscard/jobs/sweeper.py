@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, select, u
 from sqlalchemy.orm import Session
 
 from sscard.access.model import SYSTEM
+from sscard.access.tables import AuthSession
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
 from sscard.audit.sealer import seal_job
@@ -364,6 +365,23 @@ def prune_outbox(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     return prune_events(s, now, size)
 
 
+SESSIONS_KEEP = timedelta(days=1)
+
+
+def prune_sessions(s: Session, rt: Runtime, now: datetime, size: int) -> int:
+    """Delete login sessions a day after their lifetime ran out (ended ones included)."""
+    condition = AuthSession.expires_at < now - SESSIONS_KEEP
+    ids = _due_ids(s, AuthSession, condition, size)
+    if not ids:
+        return 0
+    result = s.execute(
+        delete(AuthSession)
+        .where(AuthSession.id.in_(ids), condition)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 JOBS: dict[str, Job] = {
     "oral_report_lapsed": lapse_oral_reports,
     "auto_reported_lost": auto_report_lost,
@@ -372,6 +390,7 @@ JOBS: dict[str, Job] = {
     "handout_overdue": flag_overdue_handouts,
     "form_return_overdue": flag_overdue_batches,
     "idempotency_keys_pruned": prune_idempotency_keys,
+    "sessions_pruned": prune_sessions,
     "events_pruned": prune_outbox,
     # Last, so that it also seals the audit records of the jobs above.
     "audit_sealed": seal_job,

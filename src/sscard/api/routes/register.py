@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 
 from sscard.access.model import Permissions, require
@@ -23,6 +23,7 @@ from sscard.api.schemas import (
     UnitIn,
     UnitRead,
 )
+from sscard.core.ids import mask_id_number
 from sscard.db.paging import page_by_id
 from sscard.register import service
 from sscard.register.tables import Organization, PersonRecord, Unit
@@ -31,12 +32,18 @@ router = APIRouter(tags=["register"])
 
 
 @router.get("/me", response_model=MeRead)
-def me(actor: CurrentActor) -> MeRead:
+def me(actor: CurrentActor, request: Request, s: ReadSession) -> MeRead:
     """Who this token acts as, and which operations that allows."""
+    found = getattr(request.state, "authenticated", None)
+    person = service.get_person(s, actor.person_id) if actor.person_id else None
     return MeRead(
+        kind=found.principal if found else "person",
+        authenticated_by=found.via.value if found else "token",
+        person_id=actor.person_id,
+        id_number=mask_id_number(person.id_number) if person else None,
         staff_id=actor.staff_id,
         name=actor.name,
-        role=actor.role,
+        role=actor.role if actor.person_id is None else "cardholder",
         organization=actor.org_code,
         organization_kind=actor.org_kind.value,
         bank_code=actor.bank_code,

@@ -1,0 +1,447 @@
+"""Logging in: passwords, TOTP, lockout, sessions, and resolving a bearer value to an actor.
+
+Login passwords are argon2id (argon2-cffi); session tokens and partner secrets are
+random (``secrets``) and stored as SHA-256 only; TOTP secrets are sealed with AES-GCM
+under the ``auth`` key. Wrong passwords and codes are counted with one guarded
+UPDATE each, so parallel attempts all count and none can lift a lock another set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import case, literal, null, or_, select, update
+from sqlalchemy.orm import Session
+
+from sscard.access.auth_model import (
+    FAILED,
+    SESSION_PREFIX,
+    TOUCH_EVERY,
+    BearerKind,
+    CredentialExpired,
+    CredentialRevoked,
+    LoginFailed,
+    SessionEnded,
+    SessionTimes,
+    StaffKind,
+    TotpRequired,
+    check_session,
+    classify_bearer,
+    clean_login_name,
+    due_for_touch,
+    is_locked,
+    locked_error,
+    lockout_until,
+    mask_name,
+)
+from sscard.access.model import SYSTEM, Actor
+from sscard.access.tables import ApiCredential, AuthSession, Login, Staff
+from sscard.access.totp import open_secret, totp_step
+from sscard.audit.service import record
+from sscard.core.errors import Conflict, DomainError, Unauthenticated
+from sscard.db.base import UTCDateTime
+from sscard.register.model import OrgKind
+from sscard.register.service import hash_token
+from sscard.register.tables import Organization, Person
+from sscard.runtime import Runtime
+
+# Like the card passwords: ~20 ms on one core, 19 MiB (OWASP's argon2id minimum).
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def _verify_password(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
+def spend_equal_work(password: str) -> None:
+    """What an unknown login costs: one argon2id verification, like a known one."""
+    _verify_password(_dummy_hash(), password)
+
+
+# ---------------------------------------------------------------- logging in
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    token: str
+    session_id: int
+    expires_at: datetime
+    idle_minutes: int
+    actor: Actor
+
+
+def staff_actor(staff: Staff, org: Organization, source: str) -> Actor:
+    return Actor(
+        staff_id=staff.id,
+        org_id=org.id,
+        org_kind=OrgKind(org.kind),
+        org_code=org.code,
+        bank_code=org.bank_code,
+        name=staff.name,
+        role=staff.role,
+        source=source,
+    )
+
+
+def cardholder_actor(person: Person, source: str) -> Actor:
+    return Actor(
+        staff_id=None,
+        org_id=None,
+        org_kind=OrgKind.CARDHOLDER,
+        org_code="SELF",
+        name=mask_name(person.name),
+        person_id=person.id,
+        source=source,
+    )
+
+
+def anonymous(source: str) -> Actor:
+    """Who an attempt with an unknown login is audited as."""
+    return replace(SYSTEM, org_code="ANONYMOUS", name="anonymous", source=source)
+
+
+def login_staff(
+    rt: Runtime, *, org_code: str, login: str, password: str, totp: str | None, source: str
+) -> NewSession:
+    """Log a staff member in with their password (and TOTP code once enrolled)."""
+    name = clean_login_name(login)
+    with rt.uow() as uow:
+        row = uow.session.execute(
+            select(Login, Staff, Organization)
+            .join(Staff, Staff.id == Login.staff_id)
+            .join(Organization, Organization.id == Staff.org_id)
+            .where(Organization.code == (org_code or "").strip(), Staff.login == name)
+        ).first()
+    if row is None or not row[1].active:
+        raise unknown_login(
+            rt, password=password, source=source, detail={"org_code": org_code[:32]}
+        )
+    found, staff, org = row
+    return attempt(
+        rt,
+        login=found,
+        actor=staff_actor(staff, org, source),
+        password=password,
+        totp=totp,
+        subject=("staff", staff.id),
+    )
+
+
+def unknown_login(
+    rt: Runtime, *, password: str, source: str, detail: dict[str, Any]
+) -> LoginFailed:
+    """Answer an unknown login exactly like a wrong password, after the same work."""
+    spend_equal_work(password)
+    with rt.uow() as uow:
+        record(
+            uow.session,
+            actor=anonymous(source),
+            at=rt.now(),
+            action="auth.login_failed",
+            subject_type="login",
+            subject_id=None,
+            detail={**detail, "reason": "unknown"},
+        )
+        uow.commit()
+    return LoginFailed(FAILED)
+
+
+def attempt(
+    rt: Runtime,
+    *,
+    login: Login,
+    actor: Actor,
+    password: str,
+    totp: str | None,
+    subject: tuple[str, int],
+) -> NewSession:
+    """Check a password (and code) for a known login; open a session or count a failure."""
+    now = rt.now()
+    if is_locked(login.locked_until, now):
+        assert login.locked_until is not None
+        raise locked_error(login.locked_until)
+    ok = _verify_password(login.password_hash, password)
+    step: int | None = None
+    if ok and login.totp_confirmed_at is not None and login.totp_secret:
+        if not (totp or "").strip():
+            raise TotpRequired(
+                "this login needs the code from its authenticator app: send it as 'totp'",
+                field="totp",
+            )
+        secret = open_secret(login.totp_secret, login_id=login.id)
+        step = totp_step(secret, totp or "", now, login.totp_last_step)
+        ok = step is not None
+    if not ok:
+        raise count_failure(rt, login_id=login.id, actor=actor, subject=subject)
+    values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None, "last_login_at": now}
+    guard = [Login.id == login.id, or_(Login.locked_until.is_(None), Login.locked_until <= now)]
+    if step is not None:
+        values["totp_last_step"] = step
+        guard.append(or_(Login.totp_last_step.is_(None), Login.totp_last_step < step))
+    if _HASHER.check_needs_rehash(login.password_hash):
+        values["password_hash"] = hash_password(password)
+    policy = rt.policy.logins
+    token = SESSION_PREFIX + secrets.token_urlsafe(32)
+    with rt.uow() as uow:
+        s = uow.session
+        done = s.execute(
+            update(Login)
+            .where(*guard)
+            .values(**values)
+            .returning(Login.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if done is not None:  # else: locked, or the same code used at the same moment
+            session = AuthSession(
+                token_hash=hash_token(token),
+                login_id=login.id,
+                staff_id=login.staff_id,
+                person_id=login.person_id,
+                source=actor.source[:64],
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(hours=policy.session_absolute_hours),
+            )
+            s.add(session)
+            s.flush()
+            record(
+                s,
+                actor=actor,
+                at=now,
+                action="auth.session_opened",
+                subject_type=subject[0],
+                subject_id=subject[1],
+                person_id=login.person_id,
+                detail={"session_id": session.id, "totp": step is not None},
+            )
+            uow.commit()
+            return NewSession(
+                token=token,
+                session_id=session.id,
+                expires_at=session.expires_at,
+                idle_minutes=policy.session_idle_minutes,
+                actor=actor,
+            )
+    raise count_failure(rt, login_id=login.id, actor=actor, subject=subject)
+
+
+def count_failure(
+    rt: Runtime, *, login_id: int, actor: Actor, subject: tuple[str, int]
+) -> DomainError:
+    """Count one wrong password or code (guarded UPDATE, own transaction): the refusal."""
+    policy = rt.policy.logins
+    now = rt.now()
+    until = literal(lockout_until(policy, now), UTCDateTime())
+    # A lock that has run out starts the count again.
+    counted = case((Login.locked_until.is_(None), Login.failed_attempts + 1), else_=1)
+    with rt.uow() as uow:
+        s = uow.session
+        got = s.execute(
+            update(Login)
+            .where(
+                Login.id == login_id,
+                or_(Login.locked_until.is_(None), Login.locked_until <= now),
+            )
+            .values(
+                failed_attempts=counted,
+                locked_until=case((counted >= policy.max_failed_attempts, until), else_=null()),
+            )
+            .returning(Login.failed_attempts, Login.locked_until)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if got is None:  # another attempt locked it a moment ago
+            locked = s.scalar(select(Login.locked_until).where(Login.id == login_id))
+            return locked_error(locked or lockout_until(policy, now))
+        failed, locked_until = got
+        record(
+            s,
+            actor=actor,
+            at=now,
+            action="auth.locked" if locked_until else "auth.login_failed",
+            subject_type=subject[0],
+            subject_id=subject[1],
+            person_id=actor.person_id,
+            detail={"failed_attempts": failed},
+        )
+        uow.commit()
+    if locked_until is not None:
+        return locked_error(locked_until)
+    return LoginFailed(FAILED)
+
+
+def end_session(rt: Runtime, *, actor: Actor, bearer: str) -> None:
+    """Log out: end the session this bearer value opened."""
+    kind, _, _ = classify_bearer(bearer)
+    if kind is not BearerKind.SESSION:
+        raise Conflict(
+            "this request is not authenticated by a session: a personal token is revoked by "
+            "an administrator, a partner credential through /credentials",
+            reason="not_a_session",
+        )
+    with rt.uow() as uow:
+        sid = uow.session.scalar(
+            update(AuthSession)
+            .where(AuthSession.token_hash == hash_token(bearer), AuthSession.ended_at.is_(None))
+            .values(ended_at=rt.now(), end_reason="logout")
+            .returning(AuthSession.id)
+            .execution_options(synchronize_session=False)
+        )
+        if sid is None:
+            raise SessionEnded("this session was already ended")
+        record(
+            uow.session,
+            actor=actor,
+            at=rt.now(),
+            action="auth.session_ended",
+            subject_type="session",
+            subject_id=sid,
+            person_id=actor.person_id,
+        )
+        uow.commit()
+
+
+def end_sessions(s: Session, *, login_id: int, now: datetime, reason: str) -> int:
+    """End every open session of a login (inside the caller's transaction)."""
+    result = s.execute(
+        update(AuthSession)
+        .where(AuthSession.login_id == login_id, AuthSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# ---------------------------------------------------------------- bearer values
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    actor: Actor
+    via: BearerKind
+    principal: str  # person, service or cardholder
+
+
+UNKNOWN = "the bearer token is unknown or revoked"
+
+
+def authenticate(rt: Runtime, *, bearer: str, source: str) -> Authenticated:
+    """The actor a bearer value stands for: a session, a partner credential or a token."""
+    kind, key_id, secret = classify_bearer(bearer.strip())
+    now = rt.now()
+    with rt.uow() as uow:
+        if kind is BearerKind.SESSION:
+            found = _by_session(uow.session, rt, secret, now, source)
+        elif kind is BearerKind.CREDENTIAL:
+            found = _by_credential(uow.session, key_id, secret, now, source)
+        else:
+            found = _by_token(uow.session, secret, now, source)
+        uow.commit()
+    return found
+
+
+def _touch(s: Session, column: Any, id_column: Any, row_id: int, now: datetime) -> None:
+    """Record use at most once a minute: a guarded UPDATE, no write otherwise."""
+    s.execute(
+        update(column.class_)
+        .where(id_column == row_id, or_(column.is_(None), column <= now - TOUCH_EVERY))
+        .values({column.key: now})
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _by_session(s: Session, rt: Runtime, token: str, now: datetime, source: str) -> Authenticated:
+    row = s.execute(
+        select(AuthSession, Staff, Organization, Person)
+        .outerjoin(Staff, Staff.id == AuthSession.staff_id)
+        .outerjoin(Organization, Organization.id == Staff.org_id)
+        .outerjoin(Person, Person.id == AuthSession.person_id)
+        .where(AuthSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        raise Unauthenticated(UNKNOWN)
+    session, staff, org, person = row
+    times = SessionTimes(
+        session.created_at, session.last_seen_at, session.expires_at, session.ended_at
+    )
+    check_session(times, rt.policy.logins, now)
+    if due_for_touch(session.last_seen_at, now):
+        _touch(s, AuthSession.last_seen_at, AuthSession.id, session.id, now)
+    if person is not None:
+        return Authenticated(cardholder_actor(person, source), BearerKind.SESSION, "cardholder")
+    if staff is None or org is None or not staff.active:
+        raise SessionEnded("this staff member was deactivated")
+    return Authenticated(staff_actor(staff, org, source), BearerKind.SESSION, staff.kind)
+
+
+def _by_credential(
+    s: Session, key_id: str, secret: str, now: datetime, source: str
+) -> Authenticated:
+    row = s.execute(
+        select(ApiCredential, Staff, Organization)
+        .join(Staff, Staff.id == ApiCredential.staff_id)
+        .join(Organization, Organization.id == Staff.org_id)
+        .where(ApiCredential.key_id == key_id)
+    ).first()
+    if row is None:
+        raise Unauthenticated(UNKNOWN)
+    cred, staff, org = row
+    given = hash_token(secret)
+    if cred.revoked_at is not None or not staff.active:
+        raise CredentialRevoked(f"credential {cred.key_id} was revoked")
+    if cred.expires_at is not None and now >= cred.expires_at:
+        raise CredentialExpired(
+            f"credential {cred.key_id} expired at {cred.expires_at.isoformat()}"
+        )
+    if not hmac.compare_digest(given, cred.secret_hash):
+        previous = cred.previous_secret_hash
+        if previous is None or not hmac.compare_digest(given, previous):
+            raise Unauthenticated(UNKNOWN)
+        until = cred.previous_valid_until
+        if until is None or now >= until:
+            raise CredentialExpired(
+                f"this secret of credential {cred.key_id} was rotated out"
+                + (f" at {until.isoformat()}" if until else "")
+                + ": use the new secret",
+                reason="rotated",
+            )
+    if due_for_touch(cred.last_used_at, now):
+        _touch(s, ApiCredential.last_used_at, ApiCredential.id, cred.id, now)
+    return Authenticated(
+        staff_actor(staff, org, source), BearerKind.CREDENTIAL, StaffKind.SERVICE.value
+    )
+
+
+def _by_token(s: Session, token: str, now: datetime, source: str) -> Authenticated:
+    row = s.execute(
+        select(Staff, Organization)
+        .join(Organization, Organization.id == Staff.org_id)
+        .where(Staff.token_hash == hash_token(token))
+    ).first()
+    if row is None or not row[0].active:
+        raise Unauthenticated(UNKNOWN)
+    staff, org = row
+    if due_for_touch(staff.token_last_used_at, now):
+        _touch(s, Staff.token_last_used_at, Staff.id, staff.id, now)
+    return Authenticated(staff_actor(staff, org, source), BearerKind.TOKEN, staff.kind)
