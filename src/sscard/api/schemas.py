@@ -53,6 +53,9 @@ class MeRead(BaseModel):
     organization_kind: str
     bank_code: str | None
     operations: list[str]
+    # S-1: each operation this actor may perform, with its record scope (access.policy).
+    scopes: dict[str, str] = {}
+    person_id: int | None = None
 
 
 # ---------------------------------------------------------------- register

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -378,9 +378,15 @@ def find_person(session: Session, id_number: str) -> Person:
 
 
 def list_persons(
-    session: Session, *, after: str | None, limit: int, unit_org_id: int | None = None
+    session: Session,
+    *,
+    after: str | None,
+    limit: int,
+    unit_org_id: int | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> Page[Person]:
-    q = select(Person)
+    """Persons by cursor, within ``scope`` (``access.scoping.visible``) if given."""
+    q = select(Person) if scope is None else select(Person).where(scope)
     if unit_org_id is not None:
         q = q.where(Person.unit_org_id == unit_org_id)
     return page_by_id(session, q, Person.id, after=after, limit=limit)
