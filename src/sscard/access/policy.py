@@ -139,6 +139,8 @@ POLICY: Mapping[str, Grant] = MappingProxyType(
         "applications.read": _g(
             center=ANY, service_point=ANY, unit=UNIT, bank=BANK, outlet=BANK, cardholder=PERSON
         ),
+        # A unit's bundle of forms: never a cardholder's own record.
+        "batches.read": _g(center=ANY, service_point=ANY, unit=UNIT, bank=BANK, outlet=BANK),
         "change_requests.create": _g(service_point=ANY),
         "change_requests.read": _g(center=ANY, service_point=ANY, cardholder=PERSON),
         "change_requests.review": _g(

@@ -19,6 +19,7 @@ from sscard.cards.tables import Card
 from sscard.core.errors import Forbidden
 from sscard.register.tables import Person, Unit
 
+# What a list walks; each target has its own columns for each scope.
 Target = Literal["persons", "cards", "applications", "batches"]
 
 

@@ -84,9 +84,9 @@ def issue_batch(body: BatchIn, rt: RuntimeDep, actor: CurrentActor) -> BatchIssu
 @router.get("/batches/{batch_id}", response_model=SummaryRead)
 def get_batch(batch_id: int, s: ReadSession, actor: CurrentActor) -> SummaryRead:
     """The batch and its registration summary (申领登记汇总表)."""
-    require(actor, "applications.read")
+    require(actor, "batches.read")
     summary = batches.batch_summary(s, batch_id)
-    require_scope(actor, "applications.read", record_of_batch(summary.batch))
+    require_scope(actor, "batches.read", record_of_batch(summary.batch))
     return _summary(summary)
 
 
