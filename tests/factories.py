@@ -137,6 +137,22 @@ class World:
             bank = "ICBC"
         return self.tokens[(kind.value, bank, role)]
 
+    def token_for(self, org: Organization, role: str = "operator") -> str:
+        """A bearer token of a new staff member of ``org`` with ``role``."""
+        token = f"t-{org.code}-{role}-{next(_seq)}"
+        with self.rt.uow() as uow:
+            uow.session.add(
+                Staff(
+                    org_id=org.id,
+                    name=f"{role} of {org.code}",
+                    role=role,
+                    token_hash=hash_token(token),
+                    created_at=self.rt.now(),
+                )
+            )
+            uow.commit()
+        return token
+
     def cardholder(self, person: Person) -> Actor:
         """The person in self-service (until cardholder login exists, built directly)."""
         return Actor(

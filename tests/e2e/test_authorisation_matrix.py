@@ -172,22 +172,7 @@ class Region:
     id_number: str
     unit_code: str
     outlet_code: str
-
-
-def _staff_token(world: World, org_id: int, role: str) -> str:
-    token = f"m-{org_id}-{role}-{next_id_number()}"
-    with world.rt.uow() as uow:
-        uow.session.add(
-            Staff(
-                org_id=org_id,
-                name=f"{role} of {org_id}",
-                role=role,
-                token_hash=hash_token(token),
-                created_at=world.rt.now(),
-            )
-        )
-        uow.commit()
-    return token
+    unit: Organization
 
 
 def _region(world: World) -> Region:
@@ -249,6 +234,7 @@ def _region(world: World) -> Region:
         id_number=person.id_number,
         unit_code=unit.code,
         outlet_code=outlet.org_code,
+        unit=unit,
     )
 
 
@@ -402,7 +388,7 @@ def _callers(world: World, region: Region, holder: Callable[[int], dict[str, str
             continue
         for role in ROLES_CALLED.get(kind.value, ("operator",)):
             if kind is OrgKind.UNIT:
-                token = _staff_token(world, region.ids["unit_id"], role)
+                token = world.token_for(region.unit, role)
             else:
                 bank = "ICBC" if kind in (OrgKind.BANK, OrgKind.OUTLET) else None
                 token = world.token(kind, bank, role=role)
