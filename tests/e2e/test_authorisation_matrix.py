@@ -123,7 +123,8 @@ EXPECTED: dict[tuple[str, str, str], set[str]] = {
 PUBLIC = {"/", "/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 # Kinds whose staff are called in every role: those where some route needs more than an
-# operator. Every other kind is called as an operator.
+# operator (checked below). Every other kind is called as an operator. Routes for staff
+# and credentials (administrators of every kind) add their kinds here.
 ROLES_CALLED = {CENTER: ("operator", "supervisor", "administrator")}
 
 
@@ -430,6 +431,10 @@ def test_s_1_every_route_is_in_the_expectation_table(client: TestClient) -> None
     named = {(m, p) for m, p, _ in EXPECTED} | {("GET", p) for p in PUBLIC}
     assert routes - named == set(), "routes missing from the authorisation matrix"
     assert named - routes == set(), "the matrix names routes the app does not serve"
+    ranked = {e.partition(":")[0] for who in EXPECTED.values() for e in who if ":" in e}
+    assert ranked <= set(ROLES_CALLED), (
+        "a kind with a role-gated route must be called in every role"
+    )
 
 
 def test_s_1_a_5_authorisation_matrix(

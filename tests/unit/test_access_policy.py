@@ -82,6 +82,17 @@ def test_s_1_a_cardholder_acts_only_on_their_own_record() -> None:
     with pytest.raises(NotFound) as exc:
         require_scope(holder(42), "cards.read", RecordScope("card with id 1", person_id=43))
     assert exc.value.detail == "no card with id 1"
+    # A cardholder has no staff role; whatever the field holds, it ranks nothing.
+    odd = Actor(
+        staff_id=None,
+        org_id=None,
+        org_kind=OrgKind.CARDHOLDER,
+        org_code="SELF",
+        person_id=42,
+        role="cardholder",
+    )
+    assert require(odd, "self.read") is Scope.OWN_PERSON
+    assert "self.read" in Permissions.of(odd).scopes
 
 
 def test_s_1_only_counter_parties_act_on_a_presented_card() -> None:

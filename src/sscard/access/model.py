@@ -130,7 +130,8 @@ def require(actor: Actor, operation: str, record: RecordScope | None = None) -> 
             f"a {actor.org_kind.value.replace('_', ' ')} may not perform '{operation}'",
             operation=operation,
         )
-    if not has_role(actor.role, grant.role):
+    # Roles rank staff within an organization; a cardholder has none to rank.
+    if actor.org_kind is not OrgKind.CARDHOLDER and not has_role(actor.role, grant.role):
         raise Forbidden(
             f"'{operation}' needs a {grant.role.value} of the organization; "
             f"{actor.org_code}'s staff member has the role '{actor.role}'",

@@ -253,6 +253,7 @@ def operations_for(kind: OrgKind, role: str) -> dict[str, Scope]:
     out: dict[str, Scope] = {}
     for op, grant in sorted(POLICY.items()):
         scope = grant.scope_of(kind)
-        if scope is not None and has_role(role, grant.role):
+        ranked = kind is OrgKind.CARDHOLDER or has_role(role, grant.role)
+        if scope is not None and ranked:
             out[op] = scope
     return out
