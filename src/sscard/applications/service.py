@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require, require_scope
-from sscard.access.scoping import record_of_application
+from sscard.access.scoping import record_of_application, record_of_person
 from sscard.applications.model import (
     OPEN_STATES,
     ApplicationKind,
@@ -124,6 +124,7 @@ def issue_individual(
         )
     s = uow.session
     person = get_person(s, person_id)
+    require_scope(actor, "applications.issue", record_of_person(s, person))
     if person.unit_org_id is not None:
         raise InvalidInput(
             "this person is insured through a unit: the unit applies in a bundle (A-2)",
@@ -291,6 +292,7 @@ def return_form(uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: i
     require(actor, "applications.return")
     s = uow.session
     app = get_application(s, application_id)
+    require_scope(actor, "applications.return", record_of_application(s, app))
     if app.batch_id is not None:
         raise InvalidInput(
             "this form belongs to a unit batch: return the batch", field="application_id"
@@ -388,6 +390,7 @@ def check_individual(
     require(actor, "applications.check")
     s = uow.session
     app = get_application(s, application_id)
+    require_scope(actor, "applications.check", record_of_application(s, app))
     if app.batch_id is not None:
         raise InvalidInput(
             "this form belongs to a unit batch: check the batch", field="application_id"
