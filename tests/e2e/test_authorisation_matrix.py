@@ -56,7 +56,7 @@ def sup(kind: str) -> str:
 PERSON_READERS = {CENTER, SP, WINDOW, BANK, OUTLET, UNIT, HOLDER}
 FORM_READERS = {CENTER, SP, UNIT, BANK, OUTLET, HOLDER}
 CARD_LISTERS = {CENTER, SP, WINDOW, BANK, OUTLET, UNIT, HOLDER}
-CARD_READERS = CARD_LISTERS | {HOSPITAL, PHARMACY, PLATFORM, HOTLINE}
+CARD_CHECKERS = CARD_LISTERS | {HOSPITAL, PHARMACY, PLATFORM, HOTLINE}
 ACTIVATORS = {OUTLET, HOSPITAL, PHARMACY, WINDOW, HOTLINE, CENTER, PLATFORM, HOLDER}
 
 # (method, path, variant) -> parties allowed ("kind" any role, "kind:role" that role or above).
@@ -91,8 +91,8 @@ EXPECTED: dict[tuple[str, str, str], set[str]] = {
     ("POST", "/change-requests/{request_id}/approve", ""): {sup(CENTER)},
     ("POST", "/change-requests/{request_id}/decline", ""): {sup(CENTER)},
     ("GET", "/cards", ""): CARD_LISTERS,
-    ("GET", "/cards/{card_id}", ""): CARD_READERS,
-    ("GET", "/cards/{card_id}/transitions", ""): CARD_READERS,
+    ("GET", "/cards/{card_id}", ""): CARD_LISTERS,
+    ("GET", "/cards/{card_id}/transitions", ""): CARD_LISTERS,
     ("POST", "/cards/{card_id}/production", ""): {BANK},
     ("POST", "/cards/{card_id}/pickups", ""): {OUTLET},
     ("POST", "/cards/{card_id}/hand-outs", ""): {UNIT},
@@ -103,7 +103,7 @@ EXPECTED: dict[tuple[str, str, str], set[str]] = {
     ("POST", "/cards/{card_id}/loss-cancellations", ""): {OUTLET},
     ("POST", "/cards/{card_id}/replacements", ""): {OUTLET},
     ("POST", "/cards/{card_id}/changes", ""): {OUTLET},
-    ("POST", "/card-checks", ""): CARD_READERS,
+    ("POST", "/card-checks", ""): CARD_CHECKERS,
     ("POST", "/settlements", ""): {HOSPITAL, PHARMACY},
     ("POST", "/settlements/{settlement_id}/refunds", ""): {HOSPITAL, PHARMACY},
     ("POST", "/medical-accounts/inquiries", ""): {CENTER, SP, WINDOW, HOTLINE, PLATFORM, HOLDER},

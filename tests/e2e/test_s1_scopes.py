@@ -130,7 +130,7 @@ def test_s_1_cardholder_reports_own_card_lost_online_l_1(
     assert world.reload(theirs).state == CardState.ACTIVE
 
 
-def test_s_1_counter_parties_read_the_presented_card_but_never_a_list(
+def test_s_1_counter_parties_check_the_presented_card_but_never_read_by_id_or_list(
     world: World, client: TestClient
 ) -> None:
     card = world.card(CardState.ACTIVE)
@@ -143,8 +143,9 @@ def test_s_1_counter_parties_read_the_presented_card_but_never_a_list(
         assert checked.json()["usable"] is True
         listed = client.get("/cards", headers=headers)
         assert listed.status_code == 403, kind
-        assert listed.json()["reason"] == "presented_only"
         assert client.get("/persons", headers=headers).status_code == 403, kind
+        # Not by internal id either, which would let a counter walk every card.
+        assert client.get(f"/cards/{card.id}", headers=headers).status_code == 403, kind
 
 
 def test_s_1_me_lists_exactly_the_operations_of_kind_and_role(
@@ -155,7 +156,7 @@ def test_s_1_me_lists_exactly_the_operations_of_kind_and_role(
         "accounts.settle": "presented",
         "calendar.read": "any",
         "cards.activate": "presented",
-        "cards.read": "presented",
+        "cards.check": "presented",
         "medical_password.change": "presented",
     }
     assert pharmacy["operations"] == sorted(pharmacy["scopes"])
@@ -190,6 +191,7 @@ def test_s_1_me_lists_exactly_the_operations_of_kind_and_role(
         "accounts.inquire": "own_person",
         "applications.read": "own_person",
         "cards.activate": "own_person",
+        "cards.check": "own_person",
         "cards.loss_oral": "own_person",
         "cards.read": "own_person",
         "change_requests.read": "own_person",

@@ -89,7 +89,7 @@ def test_s_1_unit_lists_forms_and_cards_of_its_own_people_only(world: World) -> 
 
 def test_s_1_presented_scope_never_lists(world: World) -> None:
     with pytest.raises(Forbidden) as exc:
-        _ids(world, world.actor(OrgKind.PHARMACY), "cards", "cards.read")
+        _ids(world, world.actor(OrgKind.PHARMACY), "cards", "cards.check")
     assert exc.value.extra["reason"] == "presented_only"
     with pytest.raises(Forbidden):
         _ids(world, world.actor(OrgKind.PHOTO_STUDIO), "persons", "persons.read")

@@ -136,3 +136,15 @@ def test_s_1_the_kinds_view_and_me_follow_the_table() -> None:
     boss = Permissions.of(staff(OrgKind.OUTLET, Role.SUPERVISOR, bank_code="ICBC"))
     assert boss.scopes["cards.destroy"] is Scope.OWN_BANK
     assert view.operations == sorted(view.scopes)
+
+
+def test_s_1_the_access_table_is_pure() -> None:
+    from tests.unit.test_boundaries import imports_of
+
+    for module in ("sscard.access.policy", "sscard.access.model"):
+        outside = {
+            i
+            for i in imports_of(module)
+            if i.split(".")[0] in ("fastapi", "sqlalchemy", "starlette")
+        }
+        assert not outside, (module, outside)

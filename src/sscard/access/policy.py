@@ -149,7 +149,19 @@ POLICY: Mapping[str, Grant] = MappingProxyType(
             center=ANY,
         ),
         # --------------------------------------------------------------------- cards
+        # A card and its history by id, and lists of cards.
         "cards.read": _g(
+            center=ANY,
+            service_point=ANY,
+            bureau_window=ANY,
+            bank=BANK,
+            outlet=BANK,
+            unit=UNIT,
+            cardholder=PERSON,
+        ),
+        # Is the card in hand usable here? Named by the number printed on it, so counter
+        # parties read only cards presented to them, never one by id or a list.
+        "cards.check": _g(
             center=ANY,
             service_point=ANY,
             bureau_window=ANY,

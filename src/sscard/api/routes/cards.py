@@ -293,12 +293,12 @@ REASONS = {
 @router.post("/card-checks", response_model=CardCheckRead)
 def check_card(body: CardCheckIn, s: ReadSession, actor: CurrentActor) -> CardCheckRead:
     """Is this card usable here and now? What a hospital, pharmacy or window asks first."""
-    require(actor, "cards.read")
+    require(actor, "cards.check")
     number = body.card_number.strip().upper()
     card = load_card_by(s, column=Card.card_number, value=number, lock=False)
     require_scope(
         actor,
-        "cards.read",
+        "cards.check",
         record_of_card(card, what=f"card with card_number {number!r}", field="card_number"),
     )
     state = CardState(card.state)
