@@ -39,8 +39,8 @@ class World:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._actors: dict[tuple[str, str | None], Actor] = {}
-        self.tokens: dict[tuple[str, str | None], str] = {}
+        self._actors: dict[tuple[str, str | None, str], Actor] = {}
+        self.tokens: dict[tuple[str, str | None, str], str] = {}
 
     @property
     def clock(self) -> FixedClock:
@@ -93,19 +93,21 @@ class World:
             uow.commit()
             return org
 
-    def actor(self, kind: OrgKind, bank: str | None = None) -> Actor:
-        """A staff member of a (cached) organization of this kind, with a bearer token."""
+    def actor(self, kind: OrgKind, bank: str | None = None, *, role: str = "operator") -> Actor:
+        """A staff member with ``role`` of a (cached) organization of this kind, with a
+        bearer token; every role of one kind (and bank) works for the same organization."""
         if kind in (OrgKind.BANK, OrgKind.OUTLET) and bank is None:
             bank = "ICBC"
-        key = (kind.value, bank)
+        key = (kind.value, bank, role)
         if key not in self._actors:
-            org = self.org(kind, bank=bank)
-            token = f"t-{kind.value}-{bank}-{next(_seq)}"
+            same_org = next((a for k, a in self._actors.items() if k[:2] == key[:2]), None)
+            org = self.org(kind, bank=bank) if same_org is None else self._org(same_org)
+            token = f"t-{kind.value}-{bank}-{role}-{next(_seq)}"
             with self.rt.uow() as uow:
                 staff = Staff(
                     org_id=org.id,
                     name=f"staff of {org.code}",
-                    role="operator",
+                    role=role,
                     token_hash=hash_token(token),
                     created_at=self.rt.now(),
                 )
@@ -118,15 +120,49 @@ class World:
                 org_code=org.code,
                 bank_code=bank if kind in (OrgKind.BANK, OrgKind.OUTLET) else None,
                 name=staff.name,
+                role=role,
             )
             self.tokens[key] = token
         return self._actors[key]
 
-    def token(self, kind: OrgKind, bank: str | None = None) -> str:
-        self.actor(kind, bank)
+    def _org(self, actor: Actor) -> Organization:
+        with self.rt.uow() as uow:
+            org = uow.session.get(Organization, actor.org_id)
+            assert org is not None
+            return org
+
+    def token(self, kind: OrgKind, bank: str | None = None, *, role: str = "operator") -> str:
+        self.actor(kind, bank, role=role)
         if kind in (OrgKind.BANK, OrgKind.OUTLET) and bank is None:
             bank = "ICBC"
-        return self.tokens[(kind.value, bank)]
+        return self.tokens[(kind.value, bank, role)]
+
+    def token_for(self, org: Organization, role: str = "operator") -> str:
+        """A bearer token of a new staff member of ``org`` with ``role``."""
+        token = f"t-{org.code}-{role}-{next(_seq)}"
+        with self.rt.uow() as uow:
+            uow.session.add(
+                Staff(
+                    org_id=org.id,
+                    name=f"{role} of {org.code}",
+                    role=role,
+                    token_hash=hash_token(token),
+                    created_at=self.rt.now(),
+                )
+            )
+            uow.commit()
+        return token
+
+    def cardholder(self, person: Person) -> Actor:
+        """The person in self-service (until cardholder login exists, built directly)."""
+        return Actor(
+            staff_id=None,
+            org_id=None,
+            org_kind=OrgKind.CARDHOLDER,
+            org_code="SELF",
+            name=person.name,
+            person_id=person.id,
+        )
 
     def staff_of(self, org: Organization) -> Actor:
         """A fresh staff member of ``org`` (e.g. an unauthorised pharmacy)."""

@@ -119,7 +119,9 @@ def test_illegal_transition_names_state_and_allowed_steps(world: World, client: 
     assert "report_lost_oral" in body["allowed"]
 
 
-def test_forbidden_for_the_wrong_party(world: World, client: TestClient) -> None:
+def test_s_1_forbidden_for_the_wrong_party_not_found_outside_its_scope(
+    world: World, client: TestClient
+) -> None:
     card = world.card("received")
     pharmacy = {"Authorization": f"Bearer {world.token(OrgKind.PHARMACY)}"}
     response = client.post(
@@ -130,7 +132,7 @@ def test_forbidden_for_the_wrong_party(world: World, client: TestClient) -> None
     assert response.json()["code"] == "forbidden"
     other_bank = {"Authorization": f"Bearer {world.token(OrgKind.OUTLET, 'BOC')}"}
     response = client.get(f"/cards/{card.id}", headers=other_bank)
-    assert response.status_code == 403
+    assert response.status_code == 404
 
 
 def test_cursor_pagination_walks_every_card_once(world: World, client: TestClient) -> None:

@@ -208,7 +208,7 @@ def test_demo_clock_is_refused_outside_the_demo(world: World, client: TestClient
 
 
 def test_working_days_endpoint_marks_provisional_dates(world: World, client: TestClient) -> None:
-    center = auth(world, OrgKind.CENTER)
+    center = {"Authorization": f"Bearer {world.token(OrgKind.CENTER, role='supervisor')}"}
     known = ok(client.get("/calendar/working-days?start=2026-09-01&days=30", headers=center))
     assert known["provisional"] is False
     beyond = ok(client.get("/calendar/working-days?start=2026-12-20&days=30", headers=center))

@@ -16,7 +16,8 @@ from tests.factories import World
 
 
 def _auth(world: World, kind: OrgKind) -> dict[str, str]:
-    return {"Authorization": f"Bearer {world.token(kind)}"}
+    # The audit trail is a supervisor's read (access.policy): every kind is asked as one.
+    return {"Authorization": f"Bearer {world.token(kind, role='supervisor')}"}
 
 
 def _walk(client: TestClient, headers: dict[str, str], query: str) -> list[dict[str, Any]]:

@@ -178,7 +178,7 @@ def test_only_an_administrator_of_the_organization_manages_its_staff(
     operator = world.token(OrgKind.CENTER)
     refused = client.post(f"/staff/{staff.id}/unlock", headers=bearer(operator))
     assert refused.status_code == 403
-    assert refused.json()["reason"] == "not_administrator"
+    assert refused.json()["reason"] == "role"  # the table asks for an administrator
     sp_admin = admin_session(world, client, OrgKind.SERVICE_POINT)
     other = client.post(f"/staff/{staff.id}/deactivation", headers=bearer(sp_admin))
     assert other.status_code == 403
@@ -500,7 +500,9 @@ def test_a_cardholder_registers_with_the_card_and_logs_in_to_self_service(
     assert me["id_number"] == person.id_number[:4] + "*" * 10 + person.id_number[-4:]
     assert me["name"] == person.name[0] + "*" * (len(person.name) - 1)
     assert person.id_number not in str(me)
-    assert me["operations"] == []  # cardholder endpoints come with their own operations
+    # The cardholder's own operations, each on their own record only (S-1).
+    assert "self.read" in me["operations"]
+    assert set(me["scopes"].values()) == {"own_person"}
     out = client.delete("/auth/sessions/current", headers=bearer(session["token"]))
     assert out.status_code == 204
     assert client.get("/me", headers=bearer(session["token"])).json()["code"] == "session_ended"

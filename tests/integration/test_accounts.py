@@ -15,7 +15,7 @@ from sscard.accounts.tables import LedgerAccount
 from sscard.cards import loss
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
-from sscard.core.errors import Conflict, Forbidden, InvalidInput
+from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sscard.core.policy import Channel
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
@@ -180,7 +180,7 @@ def test_v_1_pharmacy_first_use_moves_the_old_card_balance(world: World, tmp_pat
     csv.write_text(f"id_number,balance_fen\n{person.id_number},4000\n")
     with world.rt.uow() as uow:
         report = import_old_card_balances(
-            uow, world.rt, actor=world.actor(OrgKind.CENTER), path=csv
+            uow, world.rt, actor=world.actor(OrgKind.CENTER, role="supervisor"), path=csv
         )
     assert report.written == 1
     with pytest.raises(InvalidInput):  # the old medical card goes in first
@@ -251,7 +251,7 @@ def test_refund_once_for_at_most_the_original(world: World) -> None:
             amount_fen=1_001,
             idempotency_key="r0",
         )
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         settlement.refund(
             world.rt,
             actor=world.actor(OrgKind.PHARMACY),
@@ -301,7 +301,7 @@ def test_p_2_locked_after_wrong_entries_then_reset_at_outlet(world: World) -> No
     with world.rt.uow() as uow:
         person = uow.session.get(Person, card.person_id)
         assert person is not None
-    with world.rt.uow() as uow, pytest.raises(Forbidden):
+    with world.rt.uow() as uow, pytest.raises(NotFound):
         passwords.reset(
             uow,
             world.rt,
@@ -363,7 +363,7 @@ def test_c_4_contribution_file_credits_accounts_line_by_line(world: World, tmp_p
         f"{stranger.id_number},2026-10,9000\n"
         f"{people[2].id_number},2026-13,9000\n"
     )
-    center = world.actor(OrgKind.CENTER)
+    center = world.actor(OrgKind.CENTER, role="supervisor")
     with world.rt.uow() as uow:
         report = import_contributions(uow, world.rt, actor=center, unit_code=unit.code, path=csv)
     assert [(e.line, e.field) for e in report.errors] == [(5, "month"), (4, "id_number")] or sorted(
@@ -409,7 +409,9 @@ def test_v_1_pharmacy_activation_at_the_counter_moves_the_old_card_balance(
     csv = tmp_path / "old.csv"
     csv.write_text(f"id_number,balance_fen\n{person.id_number},2500\n")
     with world.rt.uow() as uow:
-        import_old_card_balances(uow, world.rt, actor=world.actor(OrgKind.CENTER), path=csv)
+        import_old_card_balances(
+            uow, world.rt, actor=world.actor(OrgKind.CENTER, role="supervisor"), path=csv
+        )
     pharmacy = world.actor(OrgKind.PHARMACY)
     with world.rt.uow() as uow:
         cards.activate(
@@ -447,7 +449,9 @@ def test_v_1_old_card_read_later_at_a_pharmacy_hands_over_its_balance(
     csv = tmp_path / "old.csv"
     csv.write_text(f"id_number,balance_fen\n{person.id_number},3000\n")
     with world.rt.uow() as uow:
-        import_old_card_balances(uow, world.rt, actor=world.actor(OrgKind.CENTER), path=csv)
+        import_old_card_balances(
+            uow, world.rt, actor=world.actor(OrgKind.CENTER, role="supervisor"), path=csv
+        )
     receipt = pay(
         world, mine, 1_000, "ph-later", kind="pharmacy", old_medical_card_no="YB000000001"
     )
@@ -458,7 +462,7 @@ def test_v_1_old_card_balance_is_taken_over_once(world: World, tmp_path: Path) -
     person = world.person(old_card=True)
     csv = tmp_path / "old.csv"
     csv.write_text(f"id_number,balance_fen\n{person.id_number},4000\n{person.id_number},4000\n")
-    center = world.actor(OrgKind.CENTER)
+    center = world.actor(OrgKind.CENTER, role="supervisor")
     with world.rt.uow() as uow:
         twice = import_old_card_balances(uow, world.rt, actor=center, path=csv)
     assert [(e.line, e.field) for e in twice.errors] == [(3, "id_number")]
@@ -547,7 +551,7 @@ def test_p_3_only_an_authorised_pharmacy_changes_passwords(world: World) -> None
         register.authorise(
             uow,
             world.rt,
-            actor=world.actor(OrgKind.CENTER),
+            actor=world.actor(OrgKind.CENTER, role="supervisor"),
             org_id=plain.id,
             service="password_change",
             granted=True,

@@ -17,6 +17,7 @@ from sscard.core.errors import (
     Forbidden,
     IllegalTransition,
     InvalidInput,
+    NotFound,
     PolicyRefused,
 )
 from sscard.register import service as register
@@ -130,7 +131,7 @@ def test_a_2_unit_cannot_correct_another_units_form(world: World) -> None:
     unit, other = world.unit(), world.unit()
     world.person(unit=unit)
     _, apps = _issue(world, unit.code)
-    with world.rt.uow() as uow, pytest.raises(Forbidden):
+    with world.rt.uow() as uow, pytest.raises(NotFound):
         applications.correct_form(
             uow,
             world.rt,
@@ -297,7 +298,7 @@ def test_f_1_first_card_is_free(world: World) -> None:
 
 def test_id_4_change_of_id_number_is_reviewed_and_kept(world: World) -> None:
     person = world.person()
-    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER)
+    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
     new_number = next_id_number()
     with world.rt.uow() as uow:
         req = changes.create_request(
@@ -327,7 +328,7 @@ def test_id_4_change_of_id_number_is_reviewed_and_kept(world: World) -> None:
 
 def test_id_4_declined_request_needs_reason_and_changes_nothing(world: World) -> None:
     person = world.person(name="张三")
-    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER)
+    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
     with world.rt.uow() as uow:
         req = changes.create_request(
             uow,

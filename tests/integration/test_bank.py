@@ -19,7 +19,7 @@ from sscard.bank.tables import BankAccount, BankAccountEvent
 from sscard.cards import loss
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
-from sscard.core.errors import Forbidden, IllegalTransition, InvalidInput
+from sscard.core.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from sscard.core.keys import SOCIAL, load_key
 from sscard.core.passwords import KeyedPasswords
 from sscard.jobs.sweeper import sweep
@@ -163,7 +163,7 @@ def test_v_1_bank_financial_activation_needs_the_holder_s_id_and_the_card_s_bank
     with pytest.raises(InvalidInput) as refused:
         _activate(world, card, id_number=next_id_number())
     assert refused.value.field == "id_number"
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         _activate(world, card, actor=_outlet(world, "CCB"))
     with pytest.raises(Forbidden):
         _activate(world, card, actor=world.actor(OrgKind.PHARMACY))

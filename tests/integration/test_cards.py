@@ -24,6 +24,7 @@ from sscard.core.errors import (
     IllegalTransition,
     InvalidIdentifier,
     InvalidInput,
+    NotFound,
     PolicyRefused,
 )
 from sscard.core.ids import luhn_complete
@@ -127,7 +128,7 @@ def test_c_2_production_refuses_bank_card_outside_bin_and_duplicates(world: Worl
 def test_s_1_bank_produces_only_its_own_cards(world: World) -> None:
     card = world.ordered_card(bank="ICBC")
     other = world.actor(OrgKind.BANK, "BOC")
-    with world.rt.uow() as uow, pytest.raises(Forbidden):
+    with world.rt.uow() as uow, pytest.raises(NotFound):
         cards.record_production(
             uow,
             world.rt,
@@ -169,7 +170,7 @@ def test_a_2_unit_picks_up_and_hands_out_within_five_working_days(world: World) 
     assert picked.state == CardState.WITH_UNIT
     assert picked.handout_due == world.working_days_after(world.rt.today(), 5)
     stranger = world.unit()
-    with world.rt.uow() as uow, pytest.raises(Forbidden):
+    with world.rt.uow() as uow, pytest.raises(NotFound):
         cards.hand_out(uow, world.rt, actor=world.unit_actor(stranger), card_id=card.id)
     with world.rt.uow() as uow:
         moved = cards.hand_out(
@@ -238,7 +239,7 @@ def test_v_1_outlet_activation_records_channel_place_and_actor(world: World) -> 
 
 def test_v_1_outlet_of_another_bank_cannot_activate(world: World) -> None:
     card = world.card(CardState.RECEIVED, bank="ICBC")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         _activate(world, card, OrgKind.OUTLET, "outlet", bank="BOC")
 
 

@@ -193,7 +193,7 @@ def test_id_1_person_found_by_id_number_through_every_path(world: World, tmp_pat
     # Imports: contributions find the unit's person by ID number, set-based.
     contrib = tmp_path / "contrib.csv"
     contrib.write_text(f"id_number,month,amount_fen\n{employee.id_number},2026-10,15000\n")
-    center = world.actor(OrgKind.CENTER)
+    center = world.actor(OrgKind.CENTER, role="supervisor")
     with world.rt.uow() as uow:
         report = import_contributions(
             uow, world.rt, actor=center, unit_code=unit.code, path=contrib
@@ -369,7 +369,7 @@ def test_rotate_index_keeps_every_lookup_working_during_and_after(world: World) 
 def test_id_4_an_approved_id_number_change_moves_the_blind_index(world: World) -> None:
     person = world.person()
     old_number, new_number = person.id_number, next_id_number()
-    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER)
+    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
     with world.rt.uow() as uow:
         req = changes.create_request(
             uow,

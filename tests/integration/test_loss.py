@@ -243,7 +243,7 @@ def test_id_4_card_change_follows_approved_change_request(world: World) -> None:
             uow, world.rt, actor=outlet, card_id=card.id, reason="personal_data_changed"
         )
     assert exc.value.extra["reason"] == "no_approved_change_request"
-    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER)
+    sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
     with world.rt.uow() as uow:
         req = changes.create_request(
             uow,

@@ -1,7 +1,8 @@
 """Who acts: the actor of every request, agents, and which party may do what.
 
-This is deliberately one declarative table; the access-control issue extends it
-with roles, record scopes and field disclosure.
+The table itself (operations, parties, roles, record scopes) lives in
+``access.policy``; this module applies it to an actor: ``require`` (may this actor
+perform the operation at all?) and ``require_scope`` (and on this record?).
 """
 
 from __future__ import annotations
@@ -9,18 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sscard.core.errors import Forbidden, InvalidInput, PolicyRefused
+from sscard.access.policy import POLICY, RecordScope, Role, Scope, has_role, operations_for
+from sscard.core.errors import Forbidden, InvalidInput, NotFound, PolicyRefused
 from sscard.core.ids import mask_id_number, parse_id_number
 from sscard.core.policy import AgentAct, Channel, RegionPolicy
-from sscard.register.model import ORGANIZATION_KINDS, OrgKind
-
-
-class Role(StrEnum):
-    """A staff member's role within their organization."""
-
-    OPERATOR = "operator"
-    SUPERVISOR = "supervisor"
-    ADMINISTRATOR = "administrator"
+from sscard.register.model import OrgKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,93 +92,10 @@ def check_agent(policy: RegionPolicy, act: AgentAct, agent: Agent | None) -> Age
     return agent
 
 
-# Operation → organization kinds allowed to perform it. Deny by default.
+# Operation -> kinds allowed to perform it: a view of ``access.policy.POLICY`` kept for
+# readers of the old table. New operations go into ``POLICY`` (one line each).
 PERMISSIONS: dict[str, frozenset[OrgKind]] = {
-    "register.write": frozenset({OrgKind.CENTER, OrgKind.SERVICE_POINT}),
-    "register.read": frozenset(
-        {OrgKind.CENTER, OrgKind.SERVICE_POINT, OrgKind.BUREAU_WINDOW, OrgKind.OUTLET, OrgKind.BANK}
-    ),
-    "organizations.write": frozenset({OrgKind.CENTER}),
-    "organizations.authorise": frozenset({OrgKind.CENTER}),
-    "units.agreement": frozenset({OrgKind.BANK, OrgKind.OUTLET, OrgKind.CENTER}),
-    "applications.issue": frozenset({OrgKind.SERVICE_POINT}),
-    "applications.correct": frozenset({OrgKind.SERVICE_POINT, OrgKind.UNIT}),
-    "applications.return": frozenset({OrgKind.SERVICE_POINT}),
-    "applications.check": frozenset({OrgKind.SERVICE_POINT}),
-    "applications.read": frozenset(
-        {OrgKind.CENTER, OrgKind.SERVICE_POINT, OrgKind.UNIT, OrgKind.BANK, OrgKind.OUTLET}
-    ),
-    "change_requests.create": frozenset({OrgKind.SERVICE_POINT}),
-    "change_requests.review": frozenset({OrgKind.CENTER}),
-    "cards.read": frozenset(
-        {
-            OrgKind.CENTER,
-            OrgKind.SERVICE_POINT,
-            OrgKind.BUREAU_WINDOW,
-            OrgKind.BANK,
-            OrgKind.OUTLET,
-            OrgKind.UNIT,
-            OrgKind.HOSPITAL,
-            OrgKind.PHARMACY,
-            OrgKind.GRASSROOTS,
-            OrgKind.HOTLINE,
-        }
-    ),
-    "cards.produce": frozenset({OrgKind.BANK}),
-    "cards.pickup": frozenset({OrgKind.OUTLET}),
-    "cards.hand_out": frozenset({OrgKind.UNIT}),
-    "cards.return": frozenset({OrgKind.OUTLET}),
-    "cards.activate": frozenset(
-        {
-            OrgKind.OUTLET,
-            OrgKind.HOSPITAL,
-            OrgKind.PHARMACY,
-            OrgKind.BUREAU_WINDOW,
-            OrgKind.HOTLINE,
-            OrgKind.CENTER,
-            OrgKind.GRASSROOTS,
-        }
-    ),
-    "cards.loss_oral": frozenset({OrgKind.BANK, OrgKind.OUTLET, OrgKind.HOTLINE}),
-    "cards.loss_written": frozenset({OrgKind.OUTLET}),
-    "cards.cancel_loss": frozenset({OrgKind.OUTLET}),
-    "cards.replace": frozenset({OrgKind.OUTLET}),
-    "cards.change": frozenset({OrgKind.OUTLET}),
-    "cards.destroy": frozenset({OrgKind.OUTLET}),
-    # The issuing bank's financial application (C-1): its outlets and its host only.
-    "bank.activate": frozenset({OrgKind.OUTLET}),
-    "bank.password.verify": frozenset({OrgKind.OUTLET, OrgKind.BANK}),
-    "bank.password.reset": frozenset({OrgKind.OUTLET}),
-    "bank.password.change": frozenset({OrgKind.OUTLET, OrgKind.BANK}),
-    "bank.accounts.read": frozenset({OrgKind.OUTLET, OrgKind.BANK}),
-    "jobs.sweep": frozenset({OrgKind.CENTER}),
-    "calendar.write": frozenset({OrgKind.CENTER}),
-    "audit.read": frozenset({OrgKind.CENTER}),
-    # The medical personal account (C-4) and its consumption password (P-1 to P-3).
-    "accounts.settle": frozenset({OrgKind.HOSPITAL, OrgKind.PHARMACY}),
-    "accounts.contributions": frozenset({OrgKind.CENTER, OrgKind.SERVICE_POINT}),
-    "accounts.inquire": frozenset(
-        {
-            OrgKind.CENTER,
-            OrgKind.SERVICE_POINT,
-            OrgKind.BUREAU_WINDOW,
-            OrgKind.HOTLINE,
-            OrgKind.GRASSROOTS,
-        }
-    ),
-    "accounts.check": frozenset({OrgKind.CENTER}),
-    "medical_password.reset": frozenset({OrgKind.OUTLET}),
-    "medical_password.change": frozenset({OrgKind.OUTLET, OrgKind.PHARMACY, OrgKind.GRASSROOTS}),
-    # Partner events: every organization subscribes and replays its own visible events
-    # (their scope and fields are decided in events.model); the center sees every
-    # dead letter.
-    "webhooks.manage": ORGANIZATION_KINDS,
-    "events.read": ORGANIZATION_KINDS,
-    "webhooks.failures.all": frozenset({OrgKind.CENTER}),
-    # Logins: every organization manages its own staff and partner credentials; the
-    # use cases also require the administrator role (access.staffadmin.require_admin).
-    "staff.manage": ORGANIZATION_KINDS,
-    "credentials.manage": ORGANIZATION_KINDS,
+    op: frozenset(grant.scopes) for op, grant in POLICY.items()
 }
 
 # V-1: which activation channel each kind of organization works through.
@@ -196,25 +107,58 @@ ACTIVATION_CHANNEL_OF: dict[OrgKind, frozenset[Channel]] = {
     OrgKind.HOTLINE: frozenset({Channel.PHONE_12333}),
     OrgKind.CENTER: frozenset({Channel.ONLINE}),
     OrgKind.GRASSROOTS: frozenset({Channel.GRASSROOTS}),
+    OrgKind.CARDHOLDER: frozenset({Channel.ONLINE}),  # V-1: through an app
 }
 
 ORAL_LOSS_CHANNEL_OF: dict[OrgKind, frozenset[Channel]] = {
     OrgKind.BANK: frozenset({Channel.BANK_PHONE, Channel.ONLINE_BANKING}),
     OrgKind.OUTLET: frozenset({Channel.BANK_PHONE, Channel.ONLINE_BANKING}),
     OrgKind.HOTLINE: frozenset({Channel.PHONE_12333}),
+    OrgKind.CARDHOLDER: frozenset({Channel.ONLINE_BANKING}),  # L-1: the holder, online
 }
 
 
-def require(actor: Actor, operation: str) -> None:
-    """Refuse unless the actor's kind of organization may perform ``operation``."""
-    allowed = PERMISSIONS.get(operation, frozenset())
-    if actor.staff_id is None and actor is SYSTEM:
-        return
-    if actor.org_kind not in allowed:
+def require(actor: Actor, operation: str, record: RecordScope | None = None) -> Scope:
+    """Refuse unless the table lets the actor's kind and role perform ``operation``
+    (403), and, given a ``record``, unless it is in the actor's scope (404)."""
+    if actor is SYSTEM:
+        return Scope.ANY
+    grant = POLICY.get(operation)
+    scope = grant.scope_of(actor.org_kind) if grant else None
+    if grant is None or scope is None:
         raise Forbidden(
             f"a {actor.org_kind.value.replace('_', ' ')} may not perform '{operation}'",
             operation=operation,
         )
+    # Roles rank staff within an organization; a cardholder has none to rank.
+    if actor.org_kind is not OrgKind.CARDHOLDER and not has_role(actor.role, grant.role):
+        raise Forbidden(
+            f"'{operation}' needs a {grant.role.value} of the organization; "
+            f"{actor.org_code}'s staff member has the role '{actor.role}'",
+            operation=operation,
+            reason="role",
+        )
+    if record is not None and not in_scope(actor, scope, record):
+        raise NotFound(f"no {record.what}", field=record.field)
+    return scope
+
+
+def require_scope(actor: Actor, operation: str, record: RecordScope) -> Scope:
+    """Refuse unless the actor may perform ``operation`` on ``record`` (404 outside)."""
+    return require(actor, operation, record)
+
+
+def in_scope(actor: Actor, scope: Scope, record: RecordScope) -> bool:
+    """Whether ``record`` lies within ``scope`` as seen by ``actor``."""
+    if scope is Scope.ANY or scope is Scope.PRESENTED:
+        return True
+    if scope is Scope.OWN_BANK:
+        return actor.bank_code is not None and actor.bank_code in record.bank_codes
+    if scope is Scope.OWN_UNIT:
+        return actor.org_id is not None and record.unit_org_id == actor.org_id
+    if scope is Scope.OWN_PERSON:
+        return actor.person_id is not None and record.person_id == actor.person_id
+    return actor.org_id is not None and record.org_id == actor.org_id
 
 
 class Service(StrEnum):
@@ -239,23 +183,43 @@ def require_authorised(actor: Actor, service: Service, granted: list[str]) -> No
         )
 
 
-def require_own_bank(actor: Actor, bank_code: str) -> None:
-    """Banks and outlets act only on their own bank's cards."""
+def require_own_bank(actor: Actor, bank_code: str, what: str = "such card") -> None:
+    """Banks and outlets act only on their own bank's records (404 outside, S-1)."""
     if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET) and actor.bank_code != bank_code:
-        raise Forbidden(
-            f"this card belongs to bank {bank_code}; {actor.org_code} acts only on its own "
-            "bank's cards"
-        )
+        raise NotFound(f"no {what}")
 
 
 @dataclass
 class Permissions:
-    """A view of the table for one actor (for the API's /me)."""
+    """A view of the table for one actor (for the API's /me): operation -> scope."""
 
     actor: Actor
-    operations: list[str] = field(default_factory=list)
+    scopes: dict[str, Scope] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> list[str]:
+        return sorted(self.scopes)
 
     @classmethod
     def of(cls, actor: Actor) -> Permissions:
-        ops = sorted(op for op, kinds in PERMISSIONS.items() if actor.org_kind in kinds)
-        return cls(actor=actor, operations=ops)
+        return cls(actor=actor, scopes=operations_for(actor.org_kind, actor.role))
+
+
+__all__ = [
+    "POLICY",
+    "SYSTEM",
+    "Actor",
+    "Agent",
+    "AgentDocument",
+    "Permissions",
+    "RecordScope",
+    "Role",
+    "Scope",
+    "Service",
+    "check_agent",
+    "in_scope",
+    "require",
+    "require_authorised",
+    "require_own_bank",
+    "require_scope",
+]

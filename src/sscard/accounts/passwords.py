@@ -13,13 +13,21 @@ from functools import cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, Service, require, require_authorised
+from sscard.access.model import (
+    Actor,
+    RecordScope,
+    Service,
+    require,
+    require_authorised,
+    require_scope,
+)
+from sscard.access.scoping import record_of_card
 from sscard.accounts.model import CardNotUsable
 from sscard.accounts.tables import MedicalPassword
 from sscard.audit.service import record
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
-from sscard.core.errors import DomainError, Forbidden, InvalidInput
+from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import parse_id_number
 from sscard.core.keys import SOCIAL, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
@@ -168,6 +176,10 @@ def _holder(s: Session, card_number: str, id_number: str) -> tuple[Card, Person]
     return card, person
 
 
+def _presented(card: Card) -> RecordScope:
+    return record_of_card(card, what="card with this card number", field="card_number")
+
+
 def reset(
     uow: UnitOfWork,
     rt: Runtime,
@@ -181,9 +193,8 @@ def reset(
     require(actor, "medical_password.reset")
     s = uow.session
     card, person = _holder(s, card_number, id_number)
+    require_scope(actor, "medical_password.reset", _presented(card))
     _refuse_dead(card)
-    if actor.bank_code != card.bank_code:
-        raise Forbidden(f"this card's password is reset at an outlet of bank {card.bank_code}")
     set_password(
         s,
         rt,
@@ -213,6 +224,7 @@ def change(
         )
         if card is None:
             raise InvalidInput("no card with this card number", field="card_number")
+        require_scope(actor, "medical_password.change", _presented(card))
         _refuse_dead(card)
         person = uow.session.get(Person, card.person_id)
         assert person is not None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, require
+from sscard.access.model import SYSTEM, Actor, require
 from sscard.accounts import passwords
 from sscard.accounts.ledger import Leg, account, balance, post
 from sscard.accounts.model import (
@@ -407,8 +407,10 @@ def _refund_in(
     original = s.get(LedgerTxn, settlement_id)
     if original is None or original.kind != TxnKind.SETTLEMENT:
         raise NotFound(f"no settlement with id {settlement_id}")
-    if original.org_id != actor.org_id:
-        raise Forbidden("a settlement is refunded by the institution that took it")
+    # A settlement is refunded by the institution that took it; to any other it is
+    # unknown (S-1: out of scope answers like a missing record).
+    if actor is not SYSTEM and original.org_id != actor.org_id:
+        raise NotFound(f"no settlement with id {settlement_id}")
     if s.scalar(select(LedgerTxn.id).where(LedgerTxn.refund_of_id == original.id)):
         raise Conflict(
             "this settlement was already refunded; a refund is made once",

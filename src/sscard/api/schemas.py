@@ -59,6 +59,8 @@ class MeRead(BaseModel):
     authenticated_by: str = "token"
     person_id: int | None = None
     id_number: str | None = None
+    # S-1: each operation this actor may perform, with its record scope (access.policy).
+    scopes: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------- register

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require
+from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require, require_scope
+from sscard.access.scoping import record_of_batch, record_of_unit
 from sscard.applications.model import (
     OPEN_STATES,
     ApplicationKind,
@@ -81,6 +82,7 @@ def issue_batch(
     s = uow.session
     org = org_by_code(s, unit_code, kind=OrgKind.UNIT)
     unit = unit_of(s, org.id)
+    require_scope(actor, "applications.issue", record_of_unit(unit))
     if unit.agreement_bank_code is None:
         raise PolicyRefused(
             f"unit {unit_code} has not signed a card-issuing agreement with a bank yet (A-2 "
@@ -154,6 +156,7 @@ def return_batch(uow: UnitOfWork, rt: Runtime, *, actor: Actor, batch_id: int) -
     require(actor, "applications.return")
     s = uow.session
     batch = get_batch(s, batch_id)
+    require_scope(actor, "applications.return", record_of_batch(batch))
     if batch.state != BatchState.ISSUED:
         raise InvalidInput(
             f"batch {batch_id} is '{batch.state}', forms were already returned", field="batch_id"
@@ -208,6 +211,7 @@ def check_batch(
     rejections = rejections or {}
     s = uow.session
     batch = get_batch(s, batch_id)
+    require_scope(actor, "applications.check", record_of_batch(batch))
     if batch.state != BatchState.RETURNED:
         raise InvalidInput(
             f"batch {batch_id} is '{batch.state}': only returned forms can be checked",

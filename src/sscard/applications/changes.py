@@ -7,7 +7,8 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, require
+from sscard.access.model import Actor, RecordScope, require, require_scope
+from sscard.access.scoping import record_of_person
 from sscard.applications.tables import ChangeRequest
 from sscard.audit.service import record
 from sscard.core.errors import AlreadyExists, IllegalTransition, InvalidInput, NotFound
@@ -72,6 +73,7 @@ def create_request(
         )
     s = uow.session
     person = get_person(s, person_id)
+    require_scope(actor, "change_requests.create", record_of_person(s, person))
     if field_name == "name":
         value = clean_name(new_value, "new_value")
         old = person.name
@@ -118,12 +120,17 @@ def decide(
     reason: str | None = None,
 ) -> ChangeRequest:
     """Submit, withdraw, approve or decline; approval changes the register (ID-4)."""
-    require(
-        actor,
-        "change_requests.review" if action in ("approve", "decline") else "change_requests.create",
+    operation = (
+        "change_requests.review" if action in ("approve", "decline") else "change_requests.create"
     )
+    require(actor, operation)
     s = uow.session
     req = get_request(s, request_id)
+    require_scope(
+        actor,
+        operation,
+        RecordScope(what=f"change request with id {request_id}", person_id=req.person_id),
+    )
     target = _move(req, action)
     now = rt.now()
     if action == "decline":

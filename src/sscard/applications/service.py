@@ -9,7 +9,8 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require
+from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require, require_scope
+from sscard.access.scoping import record_of_application, record_of_person
 from sscard.applications.model import (
     OPEN_STATES,
     ApplicationKind,
@@ -123,6 +124,7 @@ def issue_individual(
         )
     s = uow.session
     person = get_person(s, person_id)
+    require_scope(actor, "applications.issue", record_of_person(s, person))
     if person.unit_org_id is not None:
         raise InvalidInput(
             "this person is insured through a unit: the unit applies in a bundle (A-2)",
@@ -188,14 +190,6 @@ def get_application(s: Session, application_id: int) -> Application:
     return app
 
 
-def check_unit_scope(s: Session, actor: Actor, app: Application) -> None:
-    """A unit sees and corrects only its own insured persons' forms."""
-    if actor.org_kind is OrgKind.UNIT:
-        person = get_person(s, app.person_id)
-        if person.unit_org_id != actor.org_id:
-            raise Forbidden("this form belongs to another unit's insured person")
-
-
 def correct_form(
     uow: UnitOfWork,
     rt: Runtime,
@@ -211,7 +205,7 @@ def correct_form(
     require(actor, "applications.correct")
     s = uow.session
     app = get_application(s, application_id)
-    check_unit_scope(s, actor, app)
+    require_scope(actor, "applications.correct", record_of_application(s, app))
     application_move(ApplicationState(app.state), "correct")
     changes = dict(changes or {})
     for key in ("name", "id_number"):
@@ -298,6 +292,7 @@ def return_form(uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: i
     require(actor, "applications.return")
     s = uow.session
     app = get_application(s, application_id)
+    require_scope(actor, "applications.return", record_of_application(s, app))
     if app.batch_id is not None:
         raise InvalidInput(
             "this form belongs to a unit batch: return the batch", field="application_id"
@@ -395,6 +390,7 @@ def check_individual(
     require(actor, "applications.check")
     s = uow.session
     app = get_application(s, application_id)
+    require_scope(actor, "applications.check", record_of_application(s, app))
     if app.batch_id is not None:
         raise InvalidInput(
             "this form belongs to a unit batch: check the batch", field="application_id"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, require, require_own_bank
+from sscard.access.model import Actor, RecordScope, require, require_scope
 from sscard.bank.model import (
     AccountAction,
     AccountNotUsable,
@@ -29,7 +29,7 @@ from sscard.bank.model import (
 from sscard.bank.repo import events_of, load_account, record_event
 from sscard.bank.tables import BankAccount, BankAccountEvent
 from sscard.core.errors import InvalidInput
-from sscard.core.ids import IdNumber, parse_id_number
+from sscard.core.ids import IdNumber, mask_bank_card, parse_id_number
 from sscard.core.keys import BANK, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
 from sscard.db.engine import UnitOfWork
@@ -69,6 +69,15 @@ def request_digest(secret: str) -> str:
     """A keyed digest of a password for Idempotency-Key fingerprints; never the password."""
     message = b"sscard-idempotency\x00" + secret.encode()
     return hmac.new(load_key(BANK), message, hashlib.sha256).hexdigest()
+
+
+def _scope_of(account: BankAccount) -> RecordScope:
+    """Whose an account is: its bank's (answered like an unknown account elsewhere, S-1)."""
+    return RecordScope(
+        what=f"bank account with card number {mask_bank_card(account.bank_card_number)}",
+        field="bank_card_number",
+        bank_codes=frozenset({account.bank_code}),
+    )
 
 
 def _holder(account: BankAccount, id_number: str) -> IdNumber:
@@ -122,7 +131,7 @@ def activate_financial_in(
     both applications at one counter visit, V-2)."""
     require(actor, "bank.activate")
     account = load_account(s, bank_card_number, lock=False)
-    require_own_bank(actor, account.bank_code)
+    require_scope(actor, "bank.activate", _scope_of(account))
     holder = _holder(account, id_number)
     next_state(AccountState(account.state), AccountAction.ACTIVATE)
     password = check_new_password(
@@ -193,7 +202,7 @@ def verify_financial_password(
     require(actor, "bank.password.verify")
     s = uow.session
     account = load_account(s, bank_card_number)
-    require_own_bank(actor, account.bank_code)
+    require_scope(actor, "bank.password.verify", _scope_of(account))
     entry = _enter(s, rt, account, actor=actor, password=financial_password)
     uow.commit()
     return PasswordCheck(account, entry)
@@ -212,7 +221,7 @@ def reset_financial_password(
     require(actor, "bank.password.reset")
     s = uow.session
     account = load_account(s, bank_card_number)
-    require_own_bank(actor, account.bank_code)
+    require_scope(actor, "bank.password.reset", _scope_of(account))
     holder = _holder(account, id_number)
     state = AccountState(account.state)
     if state is not AccountState.ACTIVE:
@@ -248,7 +257,7 @@ def change_financial_password(
     require(actor, "bank.password.change")
     s = uow.session
     account = load_account(s, bank_card_number)
-    require_own_bank(actor, account.bank_code)
+    require_scope(actor, "bank.password.change", _scope_of(account))
     _usable(account)
     birth = parse_id_number(account.holder_id_number).birth_date
     password = check_new_password(new_password, birth_date=birth, field="new_password")
@@ -274,5 +283,5 @@ def find_account(s: Session, *, actor: Actor, bank_card_number: str) -> AccountH
     """The account of a bank card and its latest events, for its own bank only (S-1)."""
     require(actor, "bank.accounts.read")
     account = load_account(s, bank_card_number, lock=False)
-    require_own_bank(actor, account.bank_code)
+    require_scope(actor, "bank.accounts.read", _scope_of(account))
     return AccountHistory(account, events_of(s, account.id))

@@ -13,8 +13,9 @@ from sscard.access.model import (
     check_agent,
     require,
     require_authorised,
-    require_own_bank,
+    require_scope,
 )
+from sscard.access.scoping import record_of_card
 from sscard.audit.service import record
 from sscard.cards.model import Action, CardState, serial_ok
 from sscard.cards.tables import Card, CardTransition
@@ -195,8 +196,7 @@ def activate(
     if chosen is Channel.GRASSROOTS:
         require_authorised(actor, Service.ACTIVATION, granted(s, actor))
     card = load_card(s, card_id)
-    if chosen is Channel.OUTLET:
-        require_own_bank(actor, card.bank_code)
+    require_scope(actor, "cards.activate", record_of_card(card))
     moves = activate_card(
         s,
         rt,

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sscard.access.model import ORAL_LOSS_CHANNEL_OF, Actor, Agent, check_agent, require
+from sscard.access.model import (
+    ORAL_LOSS_CHANNEL_OF,
+    Actor,
+    Agent,
+    check_agent,
+    require,
+    require_scope,
+)
+from sscard.access.scoping import record_of_card
 from sscard.applications.model import ApplicationKind
 from sscard.applications.service import new_accepted_application
 from sscard.applications.tables import ChangeRequest
@@ -60,6 +68,7 @@ def report_loss_oral(
     check_agent(rt.policy, AgentAct.LOSS_REPORT, agent)
     s = uow.session
     card = load_card(s, card_id)
+    require_scope(actor, "cards.loss_oral", record_of_card(card))
     now = rt.now()
     t = move(
         s,
@@ -70,7 +79,6 @@ def report_loss_oral(
         at=now,
         channel=chosen,
         agent=agent,
-        check_bank=True,
     )
     card.loss_reported_at = now
     card.oral_loss_lapses_at = oral_loss_lapses_at(now, rt.policy)
@@ -91,6 +99,7 @@ def report_loss_written(
     check_agent(rt.policy, AgentAct.LOSS_REPORT, agent)
     s = uow.session
     card = load_card(s, card_id)
+    require_scope(actor, "cards.loss_written", record_of_card(card))
     now = rt.now()
     t = move(
         s,
@@ -101,7 +110,6 @@ def report_loss_written(
         at=now,
         channel=Channel.OUTLET,
         agent=agent,
-        check_bank=True,
     )
     number = reserve(s, "written_loss_report")
     card.written_report_no = f"GS{rt.policy.region.code}{number:010d}"
@@ -126,6 +134,7 @@ def cancel_loss_report(
     check_agent(rt.policy, AgentAct.CANCEL_LOSS_REPORT, agent)
     s = uow.session
     card = load_card(s, card_id)
+    require_scope(actor, "cards.cancel_loss", record_of_card(card))
     if card.state == CardState.LOST_WRITTEN and (
         (written_report_no or "").strip() != card.written_report_no
     ):
@@ -149,7 +158,6 @@ def cancel_loss_report(
         at=rt.now(),
         channel=Channel.OUTLET,
         agent=agent,
-        check_bank=True,
     )
     uow.commit()
     return Moved(card, [t])
@@ -203,6 +211,7 @@ def replace_card(
     check_agent(rt.policy, AgentAct.REPLACEMENT, agent)
     s = uow.session
     old = load_card(s, card_id)
+    require_scope(actor, "cards.replace", record_of_card(old))
     if old.state == CardState.LOST_ORAL:
         raise PolicyRefused(
             "an oral loss report is temporary: report the loss in writing at the outlet "
@@ -218,7 +227,6 @@ def replace_card(
         at=rt.now(),
         channel=Channel.OUTLET,
         agent=agent,
-        check_bank=True,
     )
     new, app_id = _reissue(s, rt, old, actor=actor, kind=ApplicationKind.REPLACEMENT)
     fee = charge_fee(s, rt, new, replacement_fee(rt.policy), actor=actor, application_id=app_id)
@@ -248,6 +256,7 @@ def change_card(
         ) from None
     s = uow.session
     old = load_card(s, card_id)
+    require_scope(actor, "cards.change", record_of_card(old))
     photo: dict[str, object] | None = None
     if why is ChangeReason.PHOTO_CHANGED:
         if not (photo_receipt_no or "").strip() or not studio_code:
@@ -289,7 +298,6 @@ def change_card(
         channel=Channel.OUTLET,
         reason_code=f"change:{why.value}",
         agent=agent,
-        check_bank=True,
     )
     new, app_id = _reissue(s, rt, old, actor=actor, kind=ApplicationKind.CHANGE, photo=photo)
     if request is not None:

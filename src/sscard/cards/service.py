@@ -10,8 +10,9 @@ from sscard.access.model import (
     Agent,
     check_agent,
     require,
-    require_own_bank,
+    require_scope,
 )
+from sscard.access.scoping import record_of_card
 from sscard.applications.tables import Application
 from sscard.cards.activation import (  # the activation use cases live beside
     activate,
@@ -32,7 +33,6 @@ from sscard.cards.transitions import (
 from sscard.core.errors import (
     AlreadyExists,
     DeadlineNotReached,
-    Forbidden,
     InvalidInput,
 )
 from sscard.core.ids import parse_bank_card_number
@@ -170,7 +170,7 @@ def record_production(
     require(actor, "cards.produce")
     s = uow.session
     card = load_card(s, card_id)
-    require_own_bank(actor, card.bank_code)
+    require_scope(actor, "cards.produce", record_of_card(card))
     bank = rt.policy.bank(card.bank_code)
     bins = tuple(bank.bin_prefixes) if bank else ()
     bank_no = parse_bank_card_number(bank_card_number, bin_prefixes=bins)
@@ -234,7 +234,7 @@ def pickup(
     require(actor, "cards.pickup")
     s = uow.session
     card = load_card(s, card_id)
-    require_own_bank(actor, card.bank_code)
+    require_scope(actor, "cards.pickup", record_of_card(card))
     today = rt.today()
     if card.state == CardState.AT_OUTLET and today < card.ready_on:
         raise DeadlineNotReached(
@@ -297,8 +297,7 @@ def hand_out(uow: UnitOfWork, rt: Runtime, *, actor: Actor, card_id: int) -> Mov
     require(actor, "cards.hand_out")
     s = uow.session
     card = load_card(s, card_id)
-    if card.unit_org_id != actor.org_id:
-        raise Forbidden("this card was not picked up by your unit")
+    require_scope(actor, "cards.hand_out", record_of_card(card))
     today = rt.today()
     late = card.handout_due is not None and today > card.handout_due
     now = rt.now()
@@ -330,7 +329,7 @@ def return_undeliverable(
         raise InvalidInput("reason must be 'left_unit' or 'unreachable'", field="reason")
     s = uow.session
     card = load_card(s, card_id)
-    require_own_bank(actor, card.bank_code)
+    require_scope(actor, "cards.return", record_of_card(card))
     now = rt.now()
     t = move(
         s,

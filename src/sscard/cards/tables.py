@@ -34,7 +34,7 @@ class Card(Base):
         "bank_card_number", side=SOCIAL, kind=BANK_CARD_NUMBER, nullable=True
     )
     outlet_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
-    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     ordered_at: Mapped[datetime]
     ready_on: Mapped[date] = mapped_column(Date)
     ready_provisional: Mapped[bool] = mapped_column(default=False)
@@ -62,8 +62,9 @@ class Card(Base):
         Index("ix_cards_state_outlet_since", "state", "at_outlet_since"),
         Index("ix_cards_state_received", "state", "received_at"),
         Index("ix_cards_state_handout_due", "state", "handout_due"),
-        # A bank's or a unit's card list walks its cards by id (cursor pagination).
+        # A bank's or a unit's card list walks its cards by id (cursor pagination, S-1).
         Index("ix_cards_bank_id", "bank_code", "id"),
+        Index("ix_cards_unit_id", "unit_org_id", "id"),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, Agent, require_own_bank
+from sscard.access.model import Actor, Agent
 from sscard.audit.service import record, record_many
 from sscard.cards.model import LOST, Action, CardState, next_state
 from sscard.cards.tables import Card, CardTransition
@@ -65,12 +65,9 @@ def move(
     reason_code: str | None = None,
     agent: Agent | None = None,
     detail: dict[str, Any] | None = None,
-    check_bank: bool = False,
     holder_id_number: str | None = None,
 ) -> CardTransition:
     """Apply ``action`` to ``card`` under the transition table, record it, tell the bank."""
-    if check_bank:
-        require_own_bank(actor, card.bank_code)
     current = CardState(card.state)
     before = CardState(card.state_before_loss) if card.state_before_loss else None
     target = next_state(current, action, before)

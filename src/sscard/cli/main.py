@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sscard.access.model import SYSTEM, Actor
+from sscard.access.model import SYSTEM, Actor, Role
 from sscard.bootstrap import Service, prepare
 from sscard.core.clock import FixedClock, OffsetClock, SystemClock
 from sscard.core.errors import DomainError
@@ -63,6 +63,8 @@ CLI_ACTOR = Actor(
     org_kind=OrgKind.CENTER,
     org_code="CLI",
     name="operator (cli)",
+    # Whoever runs the command line on the server administers the installation.
+    role=Role.ADMINISTRATOR.value,
     source="cli",
 )
 # The operator at the machine administers staff of every organization.

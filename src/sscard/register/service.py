@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sscard.access.model import NEEDS_AUTHORISATION, Actor, Service, require
+from sscard.access.model import NEEDS_AUTHORISATION, Actor, Service, require, require_scope
+from sscard.access.scoping import record_of_person
 from sscard.access.tables import Staff
 from sscard.applications.model import choose_bank
 from sscard.audit.service import record
@@ -385,9 +386,15 @@ def find_person(session: Session, id_number: str) -> Person:
 
 
 def list_persons(
-    session: Session, *, after: str | None, limit: int, unit_org_id: int | None = None
+    session: Session,
+    *,
+    after: str | None,
+    limit: int,
+    unit_org_id: int | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> Page[Person]:
-    q = select(Person)
+    """Persons by cursor, within ``scope`` (``access.scoping.visible``) if given."""
+    q = select(Person) if scope is None else select(Person).where(scope)
     if unit_org_id is not None:
         q = q.where(Person.unit_org_id == unit_org_id)
     return page_by_id(session, q, Person.id, after=after, limit=limit)
@@ -411,7 +418,7 @@ def add_person_record(
     if started_on and ended_on and ended_on < started_on:
         raise InvalidInput("ended_on is before started_on", field="ended_on")
     s = uow.session
-    get_person(s, person_id)
+    require_scope(actor, "register.write", record_of_person(s, get_person(s, person_id)))
     now = rt.now()
     row = PersonRecord(
         person_id=person_id,

@@ -60,7 +60,7 @@ class Person(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(String(20))
-    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    unit_org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     medical_scheme: Mapped[str] = mapped_column(String(16), default="employee")
     insured_since: Mapped[date | None] = mapped_column(Date)
     old_medical_card_no: Mapped[str | None] = mapped_column(
@@ -72,6 +72,8 @@ class Person(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+    # A unit's list of its people walks them by id (cursor pagination, S-1).
+    __table_args__ = (Index("ix_persons_unit_id", "unit_org_id", "id"),)
 
 
 keep_blind_index(Person.id_number, side=SOCIAL, kind=ID_NUMBER)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
-from sscard.access.model import Service, require, require_authorised
+from sscard.access.model import Service, require, require_authorised, require_scope
+from sscard.access.scoping import record_of_person
 from sscard.accounts import inquiry, passwords, settlement
 from sscard.accounts.schemas import (
     ContributionRead,
@@ -97,6 +98,13 @@ def inquire(body: InquiryIn, s: ReadSession, actor: CurrentActor) -> StatementRe
     require(actor, "accounts.inquire")
     require_authorised(actor, Service.INQUIRY, granted(s, actor))
     person = find_person(s, body.id_number)
+    require_scope(
+        actor,
+        "accounts.inquire",
+        record_of_person(
+            s, person, what="person with this ID number is registered", field="id_number"
+        ),
+    )
     st = inquiry.statement(s, person_id=person.id, after=body.after, limit=body.limit)
     return StatementRead(
         person_id=person.id,

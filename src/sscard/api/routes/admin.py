@@ -45,6 +45,7 @@ def working_days(
     s: ReadSession, rt: RuntimeDep, actor: CurrentActor, start: date | None = None, days: int = 30
 ) -> WorkingDayRead:
     """The date ``days`` working days after ``start``; provisional beyond known data."""
+    require(actor, "calendar.read")
     first = start or rt.today()
     result = rt.calendar(s).add_working_days(first, days)
     return WorkingDayRead(

@@ -8,7 +8,8 @@ import barcode
 from barcode.writer import SVGWriter
 from fastapi import APIRouter, Response, status
 
-from sscard.access.model import require
+from sscard.access.model import RecordScope, require, require_scope
+from sscard.access.scoping import record_of_application, record_of_batch
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
 from sscard.api.schemas import (
     ApplicationRead,
@@ -28,9 +29,8 @@ from sscard.api.schemas import (
 )
 from sscard.applications import batches, changes, service
 from sscard.applications.tables import Application
-from sscard.core.errors import Forbidden, InvalidInput
+from sscard.core.errors import InvalidInput
 from sscard.core.ids import mask_id_number
-from sscard.register.model import OrgKind
 
 router = APIRouter(tags=["applications"])
 
@@ -84,10 +84,9 @@ def issue_batch(body: BatchIn, rt: RuntimeDep, actor: CurrentActor) -> BatchIssu
 @router.get("/batches/{batch_id}", response_model=SummaryRead)
 def get_batch(batch_id: int, s: ReadSession, actor: CurrentActor) -> SummaryRead:
     """The batch and its registration summary (申领登记汇总表)."""
-    require(actor, "applications.read")
+    require(actor, "batches.read")
     summary = batches.batch_summary(s, batch_id)
-    if actor.org_kind is OrgKind.UNIT and summary.batch.unit_org_id != actor.org_id:
-        raise Forbidden("this batch belongs to another unit")
+    require_scope(actor, "batches.read", record_of_batch(summary.batch))
     return _summary(summary)
 
 
@@ -130,7 +129,7 @@ def get_application(application_id: int, s: ReadSession, actor: CurrentActor) ->
     """One application registration form."""
     require(actor, "applications.read")
     app = service.get_application(s, application_id)
-    service.check_unit_scope(s, actor, app)
+    require_scope(actor, "applications.read", record_of_application(s, app))
     return app
 
 
@@ -142,7 +141,7 @@ def form_barcode(application_id: int, s: ReadSession, actor: CurrentActor) -> Re
     """A-4: the form number as a Code 128 barcode, for printing on the form."""
     require(actor, "applications.read")
     app = service.get_application(s, application_id)
-    service.check_unit_scope(s, actor, app)
+    require_scope(actor, "applications.read", record_of_application(s, app))
     out = BytesIO()
     barcode.get("code128", app.form_number, writer=SVGWriter()).write(out)
     return Response(out.getvalue(), media_type="image/svg+xml")
@@ -214,8 +213,14 @@ def create_change_request(
 @router.get("/change-requests/{request_id}", response_model=ChangeRequestRead)
 def get_change_request(request_id: int, s: ReadSession, actor: CurrentActor) -> ChangeRequestRead:
     """One change request with old and new values."""
-    require(actor, "register.read")
-    return ChangeRequestRead.of(changes.get_request(s, request_id))
+    require(actor, "change_requests.read")
+    req = changes.get_request(s, request_id)
+    require_scope(
+        actor,
+        "change_requests.read",
+        RecordScope(what=f"change request with id {request_id}", person_id=req.person_id),
+    )
+    return ChangeRequestRead.of(req)
 
 
 def _decide(action: str):  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from sscard.access.model import require, require_own_bank
+from sscard.access.model import require, require_scope
+from sscard.access.scoping import record_of_card, visible
 from sscard.api.activation import activation_hooks
 from sscard.api.deps import CurrentActor, ReadSession
 from sscard.api.idempotency import StateChange, StateChangeCall
@@ -34,10 +35,9 @@ from sscard.cards.model import CardState
 from sscard.cards.service import OnActivation
 from sscard.cards.tables import Card, Fee
 from sscard.cards.transitions import load_card, load_card_by
-from sscard.core.errors import Forbidden, InvalidInput
+from sscard.core.errors import InvalidInput
 from sscard.db.engine import UnitOfWork
 from sscard.db.paging import page_by_id
-from sscard.register.model import OrgKind
 
 router = APIRouter(tags=["cards"])
 
@@ -59,14 +59,6 @@ def _reissue(r: loss.Reissued) -> Reissue:
     )
 
 
-def _scope(actor: CurrentActor, card: Card) -> None:
-    """Banks see their own cards, units their own people's."""
-    if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET):
-        require_own_bank(actor, card.bank_code)
-    if actor.org_kind is OrgKind.UNIT and card.unit_org_id != actor.org_id:
-        raise Forbidden("this card was not applied for by your unit")
-
-
 @router.get("/cards", response_model=CardPage)
 def list_cards(
     s: ReadSession,
@@ -76,9 +68,8 @@ def list_cards(
     after: str | None = None,
     limit: int = 50,
 ) -> CardPage:
-    """Cards by cursor, filtered by state or person; banks see their own, units theirs."""
-    require(actor, "cards.read")
-    q = select(Card)
+    """Cards in the actor's scope by cursor, filtered by state or person (S-1)."""
+    q = select(Card).where(visible(actor, "cards.read", "cards"))
     if state:
         try:
             q = q.where(Card.state == CardState(state).value)
@@ -88,10 +79,6 @@ def list_cards(
             ) from None
     if person_id is not None:
         q = q.where(Card.person_id == person_id)
-    if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET):
-        q = q.where(Card.bank_code == actor.bank_code)
-    if actor.org_kind is OrgKind.UNIT:
-        q = q.where(Card.unit_org_id == actor.org_id)
     page = page_by_id(s, q, Card.id, after=after, limit=limit)
     return CardPage(items=[CardRead.of(c) for c in page.items], next=page.next)
 
@@ -101,7 +88,7 @@ def get_card(card_id: int, s: ReadSession, actor: CurrentActor) -> CardRead:
     """One card with its state and the next steps the transition table allows."""
     require(actor, "cards.read")
     card = load_card(s, card_id, lock=False)
-    _scope(actor, card)
+    require_scope(actor, "cards.read", record_of_card(card))
     return CardRead.of(card)
 
 
@@ -109,7 +96,7 @@ def get_card(card_id: int, s: ReadSession, actor: CurrentActor) -> CardRead:
 def card_history(card_id: int, s: ReadSession, actor: CurrentActor) -> list[TransitionRead]:
     """The card's history: every transition, oldest first."""
     require(actor, "cards.read")
-    _scope(actor, load_card(s, card_id, lock=False))
+    require_scope(actor, "cards.read", record_of_card(load_card(s, card_id, lock=False)))
     return [TransitionRead.model_validate(t) for t in loss.history(s, card_id)]
 
 
@@ -306,9 +293,13 @@ REASONS = {
 @router.post("/card-checks", response_model=CardCheckRead)
 def check_card(body: CardCheckIn, s: ReadSession, actor: CurrentActor) -> CardCheckRead:
     """Is this card usable here and now? What a hospital, pharmacy or window asks first."""
-    require(actor, "cards.read")
-    card = load_card_by(
-        s, column=Card.card_number, value=body.card_number.strip().upper(), lock=False
+    require(actor, "cards.check")
+    number = body.card_number.strip().upper()
+    card = load_card_by(s, column=Card.card_number, value=number, lock=False)
+    require_scope(
+        actor,
+        "cards.check",
+        record_of_card(card, what=f"card with card_number {number!r}", field="card_number"),
     )
     state = CardState(card.state)
     usable = state is CardState.ACTIVE

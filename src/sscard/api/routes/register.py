@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 
-from sscard.access.model import Permissions, require
+from sscard.access.model import Permissions, require, require_scope
+from sscard.access.scoping import record_of_person, record_of_unit, visible
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
 from sscard.api.schemas import (
     AgreementIn,
@@ -33,9 +34,10 @@ router = APIRouter(tags=["register"])
 
 @router.get("/me", response_model=MeRead)
 def me(actor: CurrentActor, request: Request, s: ReadSession) -> MeRead:
-    """Who this token acts as, and which operations that allows."""
+    """Who this token acts as, and which operations (with their record scopes) that allows."""
     found = getattr(request.state, "authenticated", None)
     person = service.get_person(s, actor.person_id) if actor.person_id else None
+    allowed = Permissions.of(actor)
     return MeRead(
         kind=found.principal if found else "person",
         authenticated_by=found.via.value if found else "token",
@@ -47,7 +49,8 @@ def me(actor: CurrentActor, request: Request, s: ReadSession) -> MeRead:
         organization=actor.org_code,
         organization_kind=actor.org_kind.value,
         bank_code=actor.bank_code,
-        operations=Permissions.of(actor).operations,
+        operations=allowed.operations,
+        scopes={op: scope.value for op, scope in allowed.scopes.items()},
     )
 
 
@@ -88,7 +91,7 @@ def list_organizations(
     limit: int = Query(default=50),
 ) -> OrganizationPage:
     """Organizations of the register, by cursor."""
-    require(actor, "register.read")
+    require(actor, "organizations.read")
     q = select(Organization)
     if kind:
         q = q.where(Organization.kind == kind)
@@ -129,8 +132,9 @@ def create_unit(body: UnitIn, rt: RuntimeDep, actor: CurrentActor) -> UnitRead:
 @router.get("/units/{unit_id}", response_model=UnitRead)
 def get_unit(unit_id: int, s: ReadSession, actor: CurrentActor) -> UnitRead:
     """One unit and its card-issuing agreement."""
-    require(actor, "register.read")
+    require(actor, "units.read")
     unit = service.unit_of(s, unit_id)
+    require_scope(actor, "units.read", record_of_unit(unit))
     return _unit_read(service.org_by_id(s, unit_id), unit)
 
 
@@ -159,8 +163,16 @@ def register_person(body: PersonIn, rt: RuntimeDep, actor: CurrentActor) -> Pers
 @router.post("/persons/search", response_model=PersonRead)
 def find_person(body: PersonSearchIn, s: ReadSession, actor: CurrentActor) -> PersonRead:
     """Find a person by ID number (sent in the body, never in a URL that gets logged)."""
-    require(actor, "register.read")
-    return PersonRead.of(service.find_person(s, body.id_number))
+    require(actor, "persons.read")
+    person = service.find_person(s, body.id_number)
+    require_scope(
+        actor,
+        "persons.read",
+        record_of_person(
+            s, person, what="person with this ID number is registered", field="id_number"
+        ),
+    )
+    return PersonRead.of(person)
 
 
 @router.get("/persons", response_model=PersonPage)
@@ -171,17 +183,24 @@ def list_persons(
     after: str | None = None,
     limit: int = 50,
 ) -> PersonPage:
-    """Insured persons, by cursor."""
-    require(actor, "register.read")
-    page = service.list_persons(s, after=after, limit=limit, unit_org_id=unit_id)
+    """Insured persons in the actor's scope, by cursor."""
+    page = service.list_persons(
+        s,
+        after=after,
+        limit=limit,
+        unit_org_id=unit_id,
+        scope=visible(actor, "persons.read", "persons"),
+    )
     return PersonPage(items=[PersonRead.of(p) for p in page.items], next=page.next)
 
 
 @router.get("/persons/{person_id}", response_model=PersonRead)
 def get_person(person_id: int, s: ReadSession, actor: CurrentActor) -> PersonRead:
     """One insured person (ID number and phone masked)."""
-    require(actor, "register.read")
-    return PersonRead.of(service.get_person(s, person_id))
+    require(actor, "persons.read")
+    person = service.get_person(s, person_id)
+    require_scope(actor, "persons.read", record_of_person(s, person))
+    return PersonRead.of(person)
 
 
 @router.post(
@@ -211,8 +230,9 @@ def add_record(
 @router.get("/persons/{person_id}/records", response_model=list[PersonRecordRead])
 def list_records(person_id: int, s: ReadSession, actor: CurrentActor) -> list[PersonRecordRead]:
     """ID-3: the person's other records."""
-    require(actor, "register.read")
-    service.get_person(s, person_id)
+    require(actor, "person_records.read")
+    person = service.get_person(s, person_id)
+    require_scope(actor, "person_records.read", record_of_person(s, person))
     rows = s.scalars(
         select(PersonRecord).where(PersonRecord.person_id == person_id).order_by(PersonRecord.id)
     )
