@@ -175,6 +175,8 @@ PERMISSIONS: dict[str, frozenset[OrgKind]] = {
     "accounts.check": frozenset({OrgKind.CENTER}),
     "medical_password.reset": frozenset({OrgKind.OUTLET}),
     "medical_password.change": frozenset({OrgKind.OUTLET, OrgKind.PHARMACY, OrgKind.GRASSROOTS}),
+    # Cardholder self-service (S-1, Q-1): their own record, cards, account and access log.
+    "self.read": frozenset({OrgKind.CARDHOLDER}),
 }
 
 # V-1: which activation channel each kind of organization works through.

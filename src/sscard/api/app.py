@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from sscard import __version__
-from sscard.api import errors
-from sscard.api.routes import accounts, admin, applications, bank, cards, register
+from sscard.api import disclosure, errors
+from sscard.api.routes import accounts, admin, applications, bank, cards, register, self_service
 from sscard.jobs.sweeper import SweeperThread
 from sscard.runtime import Runtime
 from sscard.wiring import wire
@@ -50,6 +50,8 @@ def create_app(rt: Runtime, *, demo: bool = False, sweep_interval: float | None 
     errors.install(app)
     for module in (register, applications, cards, accounts, bank, admin):
         app.include_router(module.router)
+    app.include_router(self_service.router)
+    disclosure.install(app)  # S-1: every answer shaped for its party, inquiries logged
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

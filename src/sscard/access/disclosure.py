@@ -1,0 +1,500 @@
+"""S-1: which fields of which resource each party sees, and which it may see in full.
+
+A declarative table, pure (no FastAPI, no SQLAlchemy): for every resource the API,
+the webhooks or an export hands out, the fields each ``OrgKind`` sees. ID numbers,
+bank card numbers and phone numbers are masked wherever they are visible; ``FULL``
+says who may ask to see one in full (an explicit, audited request; never by default).
+
+``disclose(kind, resource, data)`` keeps only the visible keys, masks the masked
+ones, and recurses into nested resources (``NESTED``). A kind missing from a
+resource's row sees nothing of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from sscard.core.ids import mask_bank_card, mask_id_number, mask_phone
+from sscard.register.model import OrgKind
+
+K = OrgKind
+
+
+class Resource(StrEnum):
+    """Everything a party can be shown."""
+
+    PERSON = "person"
+    PERSON_RECORD = "person_record"  # ID-3: work history, qualifications, injuries ...
+    CHANGE_REQUEST = "change_request"
+    ORGANIZATION = "organization"
+    UNIT = "unit"
+    CARD = "card"
+    CARD_CHECK = "card_check"
+    TRANSITION = "transition"
+    AGENT = "agent"  # A-5: who acted for the holder (inside a transition)
+    FEE = "fee"
+    APPLICATION = "application"
+    BATCH = "batch"
+    SUMMARY = "summary"  # the registration summary of a batch
+    SUMMARY_LINE = "summary_line"
+    STATEMENT = "statement"  # Q-1: balance, entries, payment records
+    ENTRY = "entry"
+    CONTRIBUTION = "contribution"
+    RECEIPT = "receipt"  # a settlement or refund receipt
+    DONE = "done"
+    BANK_ACCOUNT = "bank_account"
+    BANK_EVENT = "bank_event"
+    PASSWORD_CHECK = "password_check"  # noqa: S105 - a resource, not a secret
+    AUDIT_ENTRY = "audit_entry"
+    ACCESS_LOG_ENTRY = "access_log_entry"  # GET /self/access-log
+    FULL_VIEW = "full_view"  # the answer to an audited request for a full value
+    PROBLEM = "problem"  # RFC 9457 problem details
+    ME = "me"
+    # Envelopes: only nested resources and paging, visible to whoever gets the envelope.
+    CARD_MOVED = "card_moved"
+    REISSUE = "reissue"
+    BATCH_ISSUED = "batch_issued"
+    ACCOUNT_CHANGED = "account_changed"
+    ACCOUNT_DETAIL = "account_detail"
+    PERSON_PAGE = "person_page"
+    CARD_PAGE = "card_page"
+    ORGANIZATION_PAGE = "organization_page"
+    ACCESS_LOG_PAGE = "access_log_page"
+    SELF_ACCOUNT = "self_account"  # GET /self/medical-account
+    # Operational answers that hold no personal data (sweeps, calendar, clock).
+    OPERATIONS = "operations"
+
+
+R = Resource
+EVERY_KIND = frozenset(OrgKind)
+ORGANIZATIONS = frozenset(k for k in OrgKind if k is not K.CARDHOLDER)
+BANK_SIDE = frozenset({K.BANK, K.OUTLET})
+
+
+def _f(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+def _rows(*rows: tuple[Iterable[OrgKind], frozenset[str]]) -> dict[OrgKind, frozenset[str]]:
+    table: dict[OrgKind, frozenset[str]] = {}
+    for kinds, fields in rows:
+        for kind in kinds:
+            table[kind] = table.get(kind, frozenset()) | fields
+    return table
+
+
+# ---------------------------------------------------------------- persons
+
+_PERSON_ALL = _f(
+    "id id_number id_kind name gender birth_date status phone unit_org_id medical_scheme "
+    "insured_since old_medical_card_state"
+)
+_WHO = _f("id name id_number id_kind")  # who this is: name and the masked ID number
+_CARD_ALL = _f(
+    "id person_id state allowed_actions bank_code card_number serial bank_card_number "
+    "outlet_org_id unit_org_id ready_on ready_provisional valid_until handout_due received_at "
+    "activated_at activation_channel financial_activated_at loss_reported_at "
+    "oral_loss_lapses_at written_report_no replaced_by_card_id"
+)
+_CARD_STATE = _f("id person_id state allowed_actions valid_until activated_at")
+# The social side's view of a card: everything but the financial application (C-1)
+# and the chip serial, which only the bank, its outlets and the center handle (V-1).
+_CARD_SOCIAL = _CARD_ALL - _f("serial bank_card_number financial_activated_at")
+_TRANSITION_ALL = _f(
+    "id card_id from_state to_state action channel reason_code place_org_id actor_staff_id "
+    "agent occurred_at"
+)
+_TRANSITION_MOVE = _f("id card_id from_state to_state action channel occurred_at")
+_APPLICATION_ALL = _f(
+    "id form_number person_id batch_id kind state bank_code photo_source photo_receipt_no "
+    "form_data corrections return_due issued_at returned_at decided_at reject_reason"
+)
+_APPLICATION_CORE = _f("id form_number person_id batch_id kind state bank_code issued_at")
+_BANK_ACCOUNT_ALL = _f(
+    "id bank_code bank_card_number holder_id_number card_id state allowed_actions password_set "
+    "password_locked failed_attempts opened_at activated_at frozen_at closed_at"
+)
+_BANK_ACCOUNT_STATE = _f("id bank_code card_id state opened_at activated_at frozen_at closed_at")
+_PROBLEM = _f(
+    "type title status code detail field errors current_state allowed reason operation "
+    "attempts_left ready_on balance_fen"
+)
+
+VISIBLE: dict[Resource, dict[OrgKind, frozenset[str]]] = {
+    R.PERSON: _rows(
+        # The register's owners and the insured person see the whole record.
+        ({K.CENTER, K.SERVICE_POINT, K.CARDHOLDER}, _PERSON_ALL),
+        # Activation and Q-1 inquiry at a window, a platform or 12333 need the record
+        # but not the unit (it says where someone works) nor the phone, except 12333,
+        # which calls back.
+        (
+            {K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE},
+            _WHO | _f("gender birth_date status medical_scheme insured_since"),
+        ),
+        ({K.HOTLINE}, _f("phone old_medical_card_state")),
+        ({K.BUREAU_WINDOW, K.GRASSROOTS}, _f("old_medical_card_state")),
+        # A bank knows its customer (name, ID, birth, phone: an outlet contacts the
+        # holder of an undeliverable card, D-1), never the insurance side: status,
+        # unit, scheme, old medical card.
+        (BANK_SIDE, _WHO | _f("gender birth_date phone")),
+        # A unit sees who its people are and their status; their phone is private.
+        ({K.UNIT}, _WHO | _f("status unit_org_id")),
+        # A hospital registers the patient: identity, sex, age, scheme.
+        ({K.HOSPITAL}, _WHO | _f("gender birth_date medical_scheme insured_since")),
+        # The issue's example: a pharmacy sees the name and the masked ID number, and
+        # whether an old medical card must be read first (V-1); nothing else.
+        ({K.PHARMACY}, _WHO | _f("old_medical_card_state")),
+        # A photo studio takes the photo and issues a receipt: a name is enough.
+        ({K.PHOTO_STUDIO}, _f("id name")),
+    ),
+    # ID-3's further records (work history, qualifications, injuries, occupational
+    # diseases, pension) stay with the social insurance agency and the person.
+    R.PERSON_RECORD: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BUREAU_WINDOW, K.CARDHOLDER},
+            _f("id person_id kind title started_on ended_on detail"),
+        ),
+    ),
+    R.CHANGE_REQUEST: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.CARDHOLDER},
+            _f(
+                "id person_id field_name old_value new_value document state created_at "
+                "decided_at decline_reason card_change_done"
+            ),
+        ),
+        # ID-4: the bank makes the changed card; it needs the new value, not the old
+        # one nor the supporting document.
+        (BANK_SIDE, _f("id person_id field_name new_value state decided_at card_change_done")),
+    ),
+    R.ORGANIZATION: _rows(
+        # Which services the center extended to whom (P-3) is the center's business.
+        ({K.CENTER, K.SERVICE_POINT}, _f("id kind code name parent_id bank_code authorisations")),
+        (ORGANIZATIONS - {K.CENTER, K.SERVICE_POINT}, _f("id kind code name parent_id bank_code")),
+        ({K.CARDHOLDER}, _f("id kind code name")),
+    ),
+    R.UNIT: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BANK, K.OUTLET, K.UNIT},
+            _f("id code name uscc unit_kind agreement_bank_code agreement_signed_at"),
+        ),
+        (ORGANIZATIONS - {K.CENTER, K.SERVICE_POINT, K.BANK, K.OUTLET, K.UNIT}, _f("id code name")),
+    ),
+    R.CARD: _rows(
+        # The center and the bank side see the whole card; the holder too (it is theirs).
+        ({K.CENTER, K.BANK, K.OUTLET, K.CARDHOLDER}, _CARD_ALL),
+        ({K.SERVICE_POINT}, _CARD_SOCIAL),
+        # Window, platform and 12333: activation (V-1) and loss (L-1) by card number.
+        (
+            {K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE},
+            _CARD_STATE
+            | _f(
+                "bank_code card_number ready_on received_at activation_channel "
+                "loss_reported_at oral_loss_lapses_at replaced_by_card_id"
+            ),
+        ),
+        # A unit collects and hands out cards (A-2 steps 7, 8) and reminds to activate;
+        # losses are the holder's business.
+        (
+            {K.UNIT},
+            _CARD_STATE
+            | _f(
+                "bank_code card_number outlet_org_id unit_org_id ready_on handout_due received_at"
+            ),
+        ),
+        # Hospitals and pharmacies read the card number off the chip; they see whether
+        # the card is usable, never the bank card number nor the serial.
+        ({K.HOSPITAL, K.PHARMACY}, _CARD_STATE),
+    ),
+    R.CARD_CHECK: _rows((ORGANIZATIONS - {K.PHOTO_STUDIO}, _f("card_id state usable reason"))),
+    R.TRANSITION: _rows(
+        ({K.CENTER, K.SERVICE_POINT, K.BANK, K.OUTLET}, _TRANSITION_ALL),
+        # Staff ids of another organization are internal to it.
+        (
+            {K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE, K.CARDHOLDER},
+            _TRANSITION_ALL - {"actor_staff_id"},
+        ),
+        ({K.UNIT}, _TRANSITION_MOVE | {"place_org_id"}),
+        ({K.HOSPITAL, K.PHARMACY}, _TRANSITION_MOVE),
+    ),
+    R.AGENT: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BANK, K.OUTLET, K.BUREAU_WINDOW, K.GRASSROOTS}
+            | {K.HOTLINE, K.CARDHOLDER},
+            _f("name id_number document document_ref"),
+        ),
+    ),
+    R.FEE: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BANK, K.OUTLET, K.CARDHOLDER},
+            _f("id basis amount_fen voucher_no paid_at"),
+        ),
+    ),
+    R.APPLICATION: _rows(
+        ({K.CENTER, K.SERVICE_POINT, K.UNIT, K.CARDHOLDER}, _APPLICATION_ALL),
+        # The bank produces the card of an accepted form: the form, not its contents.
+        (BANK_SIDE, _APPLICATION_CORE | {"decided_at"}),
+        ({K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE}, _APPLICATION_CORE | {"return_due"}),
+    ),
+    R.BATCH: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.UNIT, K.BANK, K.OUTLET},
+            _f(
+                "id unit_org_id stage state bank_code issued_at return_due returned_at "
+                "checked_at overdue_at"
+            ),
+        ),
+    ),
+    R.SUMMARY: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.UNIT, K.BANK, K.OUTLET},
+            _f("batch unit_code unit_name accepted rejected cards_ready_on lines"),
+        ),
+    ),
+    R.SUMMARY_LINE: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.UNIT},
+            _f("application_id form_number name id_number state reject_reason"),
+        ),
+        # The bank prepares the bundle's cards: whose, not why a form was rejected.
+        (BANK_SIDE, _f("application_id form_number name id_number state")),
+    ),
+    # Q-1: the insured and the agency's inquiry points. Not the bank (C-1 keeps the
+    # two applications apart), not hospitals or pharmacies (they get a receipt).
+    R.STATEMENT: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE, K.CARDHOLDER},
+            _f("person_id balance_fen old_card_balance_fen entries next contributions"),
+        ),
+    ),
+    R.ENTRY: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE, K.CARDHOLDER},
+            _f("id transaction_id kind amount_fen at org_id"),
+        ),
+    ),
+    R.CONTRIBUTION: _rows(
+        (
+            {K.CENTER, K.SERVICE_POINT, K.BUREAU_WINDOW, K.GRASSROOTS, K.HOTLINE, K.CARDHOLDER},
+            _f("month amount_fen unit_org_id"),
+        ),
+    ),
+    # The pharmacy's and hospital's receipt carries the medical balance (the issue's
+    # example) and the card's state after the payment.
+    R.RECEIPT: _rows(
+        (
+            {K.HOSPITAL, K.PHARMACY, K.CENTER, K.CARDHOLDER},
+            _f(
+                "transaction_id kind amount_fen balance_fen card_id card_state activated "
+                "replayed at"
+            ),
+        ),
+    ),
+    R.DONE: _rows((EVERY_KIND, _f("person_id result"))),
+    R.BANK_ACCOUNT: _rows(
+        ({K.BANK, K.OUTLET, K.CARDHOLDER}, _BANK_ACCOUNT_ALL),
+        # The center learns of the financial application only what V-1 and R-2 need:
+        # its state, never the numbers or the password's state.
+        ({K.CENTER}, _BANK_ACCOUNT_STATE),
+    ),
+    R.BANK_EVENT: _rows(
+        (BANK_SIDE, _f("id from_state to_state action actor_staff_id occurred_at detail")),
+        ({K.CENTER, K.CARDHOLDER}, _f("id from_state to_state action occurred_at")),
+    ),
+    R.PASSWORD_CHECK: _rows((BANK_SIDE, _f("verified locked attempts_left account"))),
+    R.AUDIT_ENTRY: _rows(
+        (
+            {K.CENTER},
+            _f(
+                "id occurred_at kind actor_staff_id actor_org_id actor_person_id source channel "
+                "action subject_type subject_id person_id detail"
+            ),
+        ),
+    ),
+    R.ACCESS_LOG_ENTRY: _rows(
+        (
+            {K.CARDHOLDER, K.CENTER},
+            _f("id at kind organization_name organization_kind action what subject_type"),
+        ),
+    ),
+    R.FULL_VIEW: _rows(
+        (EVERY_KIND, _f("subject_type subject_id person_id field value reason disclosed_at"))
+    ),
+    # Problem details carry only these keys: any other extra a refusal might gain
+    # later is dropped, so an error can never carry a field nobody listed.
+    R.PROBLEM: _rows((EVERY_KIND, _PROBLEM)),
+    R.ME: _rows(
+        (
+            EVERY_KIND,
+            _f("staff_id name role organization organization_kind bank_code operations"),
+        )
+    ),
+}
+
+# Envelopes hold nested resources (and the paging cursor): every key for everyone.
+ENVELOPES: dict[Resource, frozenset[str]] = {
+    R.CARD_MOVED: _f("card transitions fee"),
+    R.REISSUE: _f("old_card transitions new_card fee"),
+    R.BATCH_ISSUED: _f("batch forms"),
+    R.ACCOUNT_CHANGED: _f("account event"),
+    R.ACCOUNT_DETAIL: _f("account events"),
+    R.PERSON_PAGE: _f("items next"),
+    R.CARD_PAGE: _f("items next"),
+    R.ORGANIZATION_PAGE: _f("items next"),
+    R.ACCESS_LOG_PAGE: _f("items next"),
+    R.SELF_ACCOUNT: _f("balance_fen old_card_balance_fen entries next contributions"),
+}
+
+# Which fields hold another resource (or a list of them).
+NESTED: dict[Resource, dict[str, Resource]] = {
+    R.TRANSITION: {"agent": R.AGENT},
+    R.SUMMARY: {"batch": R.BATCH, "lines": R.SUMMARY_LINE},
+    R.STATEMENT: {"entries": R.ENTRY, "contributions": R.CONTRIBUTION},
+    R.SELF_ACCOUNT: {"entries": R.ENTRY, "contributions": R.CONTRIBUTION},
+    R.PASSWORD_CHECK: {"account": R.BANK_ACCOUNT},
+    R.CARD_MOVED: {"card": R.CARD, "transitions": R.TRANSITION, "fee": R.FEE},
+    R.REISSUE: {"old_card": R.CARD, "new_card": R.CARD, "transitions": R.TRANSITION, "fee": R.FEE},
+    R.BATCH_ISSUED: {"batch": R.BATCH, "forms": R.APPLICATION},
+    R.ACCOUNT_CHANGED: {"account": R.BANK_ACCOUNT, "event": R.BANK_EVENT},
+    R.ACCOUNT_DETAIL: {"account": R.BANK_ACCOUNT, "events": R.BANK_EVENT},
+    R.PERSON_PAGE: {"items": R.PERSON},
+    R.CARD_PAGE: {"items": R.CARD},
+    R.ORGANIZATION_PAGE: {"items": R.ORGANIZATION},
+    R.ACCESS_LOG_PAGE: {"items": R.ACCESS_LOG_ENTRY},
+}
+
+# The masked fields of each resource and how they are masked. Masking is idempotent,
+# so an already masked value passes unchanged.
+Masker = Callable[[str], str]
+MASKED: dict[Resource, dict[str, Masker]] = {
+    R.PERSON: {"id_number": mask_id_number, "phone": mask_phone},
+    R.CARD: {"bank_card_number": mask_bank_card},
+    R.BANK_ACCOUNT: {"bank_card_number": mask_bank_card, "holder_id_number": mask_id_number},
+    R.SUMMARY_LINE: {"id_number": mask_id_number},
+    R.AGENT: {"id_number": mask_id_number},
+}
+
+# Who may ask to see a masked field in full (POST .../disclosures, audited). Agents'
+# and summary lines' ID numbers are stored masked and have no full value to show.
+FULL: dict[Resource, dict[OrgKind, frozenset[str]]] = {
+    R.PERSON: _rows(
+        # The register's owners check identity documents against the record.
+        ({K.CENTER, K.SERVICE_POINT}, _f("id_number phone")),
+        # The bank side needs the full ID number for its own customer checks and the
+        # phone to reach the holder of an undeliverable card (D-1).
+        (BANK_SIDE, _f("id_number phone")),
+        # The insured person may always see their own record in full (Q-1).
+        ({K.CARDHOLDER}, _f("id_number phone")),
+    ),
+    R.CARD: _rows((BANK_SIDE | {K.CENTER, K.CARDHOLDER}, _f("bank_card_number"))),
+    R.BANK_ACCOUNT: _rows((BANK_SIDE | {K.CARDHOLDER}, _f("bank_card_number holder_id_number"))),
+}
+
+
+def _row(resource: Resource, kind: OrgKind) -> frozenset[str]:
+    if resource is R.OPERATIONS:
+        raise ValueError("operational answers hold no personal data and are not shaped")
+    if resource in ENVELOPES:
+        return ENVELOPES[resource]
+    return VISIBLE[resource].get(kind, frozenset())
+
+
+def visible_fields(kind: OrgKind | str, resource: Resource | str) -> frozenset[str]:
+    """The fields of ``resource`` that a party of ``kind`` sees (S-1)."""
+    return _row(Resource(resource), OrgKind(kind))
+
+
+def full_fields(kind: OrgKind | str, resource: Resource | str) -> frozenset[str]:
+    """The masked fields of ``resource`` a party of ``kind`` may ask to see in full."""
+    res, k = Resource(resource), OrgKind(kind)
+    return FULL.get(res, {}).get(k, frozenset()) & _row(res, k)
+
+
+def masked_fields(resource: Resource | str) -> frozenset[str]:
+    """The fields of ``resource`` shown masked unless a full view is granted."""
+    return frozenset(MASKED.get(Resource(resource), {}))
+
+
+def _shown(kind: OrgKind, inner: Resource | None, masker: Masker | None, value: Any) -> Any:
+    if value is None:
+        return None
+    if inner is not None:
+        if isinstance(value, Mapping):
+            return disclose(kind, inner, value)
+        if isinstance(value, list | tuple):
+            return [disclose(kind, inner, v) if isinstance(v, Mapping) else v for v in value]
+        return value
+    if masker is not None and isinstance(value, str):
+        return masker(value)
+    return value
+
+
+def disclose(
+    kind: OrgKind | str,
+    resource: Resource | str,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Keep only the keys ``kind`` sees, masked, recursing into nested resources."""
+    res, k = Resource(resource), OrgKind(kind)
+    if res is R.OPERATIONS:
+        return dict(data)
+    keep = _row(res, k)
+    nested = NESTED.get(res, {})
+    maskers = MASKED.get(res, {})
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in keep:
+            out[key] = _shown(k, nested.get(key), maskers.get(key), value)
+    return out
+
+
+# Whose record a resource is: (field, what the field identifies). The access log
+# resolves cards and applications to their person.
+SUBJECT_OF: dict[Resource, tuple[str, str]] = {
+    R.PERSON: ("id", "person"),
+    R.PERSON_RECORD: ("person_id", "person"),
+    R.CHANGE_REQUEST: ("person_id", "person"),
+    R.CARD: ("person_id", "person"),
+    R.APPLICATION: ("person_id", "person"),
+    R.STATEMENT: ("person_id", "person"),
+    R.CARD_CHECK: ("card_id", "card"),
+    R.TRANSITION: ("card_id", "card"),
+    R.BANK_ACCOUNT: ("card_id", "card"),
+    R.SUMMARY_LINE: ("application_id", "application"),
+}
+
+
+def subjects(resource: Resource | str, data: Any) -> list[tuple[Resource, str, int]]:
+    """Every (resource, kind of id, id) of a person's record found in ``data``."""
+    found: list[tuple[Resource, str, int]] = []
+    res = Resource(resource)
+
+    def walk(r: Resource, value: Any) -> None:
+        if isinstance(value, list | tuple):
+            for v in value:
+                walk(r, v)
+            return
+        if not isinstance(value, Mapping):
+            return
+        key = SUBJECT_OF.get(r)
+        if key is not None and isinstance(value.get(key[0]), int):
+            found.append((r, key[1], value[key[0]]))
+        for name, inner in NESTED.get(r, {}).items():
+            walk(inner, value.get(name))
+
+    if res is not R.OPERATIONS:
+        walk(res, data)
+    return found
+
+
+_ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{6}(?:19|20)[0-9]{9}[0-9Xx](?![0-9Xx])")
+_BANK_CARD = re.compile(r"(?<![0-9])[3-6][0-9]{15,18}(?![0-9])")
+
+
+def scrub(text: str) -> str:
+    """Mask anything in ``text`` shaped like an ID number or a bank card number."""
+    text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
+    return _BANK_CARD.sub(lambda m: mask_bank_card(m.group(0)), text)
