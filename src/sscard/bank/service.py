@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, require, require_own_bank
+from sscard.access.model import Actor, Agent, check_agent, require, require_own_bank
 from sscard.bank.model import (
     AccountAction,
     AccountNotUsable,
@@ -32,6 +32,7 @@ from sscard.core.errors import InvalidInput
 from sscard.core.ids import IdNumber, parse_id_number
 from sscard.core.keys import BANK, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
+from sscard.core.policy import AgentAct
 from sscard.db.engine import UnitOfWork
 from sscard.messages import BUS, Delivery, FinancialActivated
 from sscard.runtime import Runtime
@@ -95,6 +96,7 @@ def activate_financial(
     bank_card_number: str,
     id_number: str,
     financial_password: str,
+    agent: Agent | None = None,
 ) -> AccountChange:
     """V-1, V-2: activate the financial application at an outlet with ID and card."""
     change = activate_financial_in(
@@ -104,6 +106,7 @@ def activate_financial(
         bank_card_number=bank_card_number,
         id_number=id_number,
         financial_password=financial_password,
+        agent=agent,
     )
     uow.commit()
     return change
@@ -117,10 +120,12 @@ def activate_financial_in(
     bank_card_number: str,
     id_number: str,
     financial_password: str,
+    agent: Agent | None = None,
 ) -> AccountChange:
     """The financial activation inside the caller's transaction (an outlet activating
     both applications at one counter visit, V-2)."""
     require(actor, "bank.activate")
+    check_agent(rt.policy, AgentAct.ACTIVATION, agent)
     account = load_account(s, bank_card_number, lock=False)
     require_own_bank(actor, account.bank_code)
     holder = _holder(account, id_number)
@@ -152,7 +157,13 @@ def activate_financial_in(
     account.locked_at = None
     account.activated_at = now
     event = record_event(
-        s, account, actor=actor, at=now, action=AccountAction.ACTIVATE, from_state=current.value
+        s,
+        account,
+        actor=actor,
+        at=now,
+        action=AccountAction.ACTIVATE,
+        from_state=current.value,
+        detail={"agent": agent.record()} if agent else None,
     )
     return AccountChange(account, event)
 
@@ -207,9 +218,11 @@ def reset_financial_password(
     bank_card_number: str,
     id_number: str,
     new_password: str,
+    agent: Agent | None = None,
 ) -> AccountChange:
     """P-2: unlock and reset a forgotten or locked password at an outlet with ID and card."""
     require(actor, "bank.password.reset")
+    check_agent(rt.policy, AgentAct.PASSWORD_RESET, agent)
     s = uow.session
     account = load_account(s, bank_card_number)
     require_own_bank(actor, account.bank_code)
@@ -229,7 +242,7 @@ def reset_financial_password(
         at=rt.now(),
         action=PasswordEvent.RESET,
         from_state=state.value,
-        detail={"unlocked": was_locked},
+        detail={"unlocked": was_locked, **({"agent": agent.record()} if agent else {})},
     )
     uow.commit()
     return AccountChange(account, event)
