@@ -136,6 +136,11 @@ def test_access_log_subjects_find_whose_record_was_read() -> None:
     assert subjects(R.PERSON_PAGE, page) == [(R.PERSON, "person", 3), (R.PERSON, "person", 4)]
     detail = {"account": {"card_id": 7}, "events": []}
     assert subjects(R.ACCOUNT_DETAIL, detail) == [(R.BANK_ACCOUNT, "card", 7)]
+    summary = {"batch": {"id": 1}, "lines": [{"application_id": 5}, {"application_id": 6}]}
+    assert subjects(R.SUMMARY, summary) == [
+        (R.SUMMARY_LINE, "application", 5),
+        (R.SUMMARY_LINE, "application", 6),
+    ]
 
 
 def test_scrub_masks_id_and_bank_card_numbers_in_free_text() -> None:
