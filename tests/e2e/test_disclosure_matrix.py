@@ -638,5 +638,9 @@ def test_s1_bank_sees_its_own_card_in_full_on_request_never_medical_entries(
     assert "entries" not in inquiry.json()
     person = region.call(bank, "GET", f"/persons/{region.person.id}").json()
     assert not {"status", "unit_org_id", "medical_scheme", "old_medical_card_state"} & set(person)
+    records = region.call(bank, "GET", f"/persons/{region.person.id}/records")
+    assert records.status_code == 403
+    assert records.json()["reason"] == "not_disclosed"
+    assert "Welder" not in records.text
     other = region.world.card(CardState.ACTIVE, bank="CCB")
     assert region.call(bank, "GET", f"/cards/{other.id}").status_code == 403

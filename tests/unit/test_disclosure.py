@@ -17,6 +17,7 @@ from sscard.access.disclosure import (
     Resource,
     disclose,
     full_fields,
+    problem,
     scrub,
     subjects,
     visible_fields,
@@ -84,8 +85,16 @@ def test_s1_a_kind_without_a_row_sees_nothing() -> None:
 
 
 def test_s1_problems_drop_any_key_nobody_listed() -> None:
-    problem = {"code": "x", "detail": "d", "status": 409, "holder_id_number": ID}
-    assert disclose(K.CENTER, R.PROBLEM, problem) == {"code": "x", "detail": "d", "status": 409}
+    refusal = {"code": "x", "detail": "d", "status": 409, "holder_id_number": ID}
+    assert disclose(K.CENTER, R.PROBLEM, refusal) == {"code": "x", "detail": "d", "status": 409}
+
+
+def test_s1_problems_name_states_and_balances_only_to_those_who_see_them() -> None:
+    refusal = {"code": "x", "current_state": "active", "allowed": [], "balance_fen": 12}
+    assert problem(K.PHARMACY, refusal) == refusal
+    assert problem(K.BANK, refusal) == {"code": "x", "current_state": "active", "allowed": []}
+    assert problem(K.PHOTO_STUDIO, refusal) == {"code": "x"}
+    assert problem(None, refusal) == {"code": "x"}
 
 
 def test_s1_every_party_of_the_domain_has_a_row_for_persons_and_cards() -> None:

@@ -118,9 +118,11 @@ _BANK_ACCOUNT_ALL = _f(
     "password_locked failed_attempts opened_at activated_at frozen_at closed_at"
 )
 _BANK_ACCOUNT_STATE = _f("id bank_code card_id state opened_at activated_at frozen_at closed_at")
-_PROBLEM = _f(
-    "type title status code detail field errors current_state allowed reason operation "
-    "attempts_left ready_on balance_fen"
+_PROBLEM = _f("type title status code detail field errors reason operation attempts_left ready_on")
+# Who sees a medical account's balance anywhere (receipts, Q-1 statements).
+_BALANCE_SEEN_BY = frozenset(
+    {K.HOSPITAL, K.PHARMACY, K.CENTER, K.SERVICE_POINT, K.BUREAU_WINDOW, K.GRASSROOTS}
+    | {K.HOTLINE, K.CARDHOLDER}
 )
 
 VISIBLE: dict[Resource, dict[OrgKind, frozenset[str]]] = {
@@ -324,8 +326,14 @@ VISIBLE: dict[Resource, dict[OrgKind, frozenset[str]]] = {
         (EVERY_KIND, _f("subject_type subject_id person_id field value reason disclosed_at"))
     ),
     # Problem details carry only these keys: any other extra a refusal might gain
-    # later is dropped, so an error can never carry a field nobody listed.
-    R.PROBLEM: _rows((EVERY_KIND, _PROBLEM)),
+    # later is dropped, so an error can never carry a field nobody listed. A refused
+    # move names the card's (or account's) state only to those who see it, and an
+    # insufficient balance its amount only to those who see balances.
+    R.PROBLEM: _rows(
+        (EVERY_KIND, _PROBLEM),
+        (EVERY_KIND - {K.PHOTO_STUDIO}, _f("current_state allowed")),
+        (_BALANCE_SEEN_BY, _f("balance_fen")),
+    ),
     R.ME: _rows(
         (
             EVERY_KIND,
@@ -449,6 +457,13 @@ def disclose(
         if key in keep:
             out[key] = _shown(k, nested.get(key), maskers.get(key), value)
     return out
+
+
+def problem(kind: OrgKind | str | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A problem document as ``kind`` may see it; unauthenticated callers get the base keys."""
+    if kind is None:
+        return {k: v for k, v in data.items() if k in _PROBLEM}
+    return disclose(kind, R.PROBLEM, data)
 
 
 # Whose record a resource is: (field, what the field identifies). The access log

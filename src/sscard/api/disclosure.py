@@ -25,7 +25,15 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from sscard.access.disclosure import ENVELOPES, NESTED, Resource, disclose, subjects, visible_fields
+from sscard.access.disclosure import (
+    ENVELOPES,
+    NESTED,
+    Resource,
+    disclose,
+    problem,
+    subjects,
+    visible_fields,
+)
 from sscard.access.model import Actor
 from sscard.accounts import schemas as accounts
 from sscard.api import schemas as api
@@ -163,14 +171,13 @@ class Disclosure:
 
 async def _shaped(scope: Scope, status: int, body: bytes) -> tuple[int, bytes]:
     data = json.loads(body)
+    actor: Actor | None = (scope.get("state") or {}).get("actor")
     if status >= 400:
-        # Every party sees the same problem keys, and only those.
-        return status, _dump(disclose(OrgKind.CARDHOLDER, R.PROBLEM, data))
+        return status, _dump(problem(actor.org_kind if actor else None, data))
     route = scope.get("route")
     resource = resource_of(route.response_model) if isinstance(route, APIRoute) else None
     if not isinstance(route, APIRoute) or resource is None or resource is R.OPERATIONS:
         return status, body
-    actor: Actor | None = (scope.get("state") or {}).get("actor")
     methods = route.methods or set()
     where = f"{sorted(methods)[0] if methods else '?'} {route.path}"
     if actor is None:
