@@ -22,6 +22,7 @@ from sscard.api.self_schemas import (
 )
 from sscard.audit.access_log import access_log
 from sscard.cards.tables import Card
+from sscard.core.errors import Forbidden
 from sscard.db.paging import page_by_id
 from sscard.register.service import get_person
 from sscard.runtime import Runtime
@@ -33,7 +34,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def _me(actor: Actor) -> int:
     require(actor, "self.read")
-    assert actor.person_id is not None  # a cardholder actor always names its person
+    if actor.person_id is None:
+        raise Forbidden("this cardholder session names no person")
     return actor.person_id
 
 
