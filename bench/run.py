@@ -9,6 +9,7 @@ and the latency of one ``SELECT 1`` through the project's engine. See bench/READ
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import shlex
 import signal
@@ -206,6 +207,11 @@ def _postgres_cases(svc: Service, args: argparse.Namespace, results: Results, lo
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    # The scratch databases get throwaway keys of their own (passwords, data at rest,
+    # audit chain), made in a temporary folder and gone with it: never a real key.
+    keys = tempfile.TemporaryDirectory(prefix="sscard-bench-keys-")
+    os.environ["SSCARD_KEY_DIR"] = keys.name
+    os.environ["SSCARD_CREATE_KEYS"] = "1"
     log = Log()
     try:
         results = run(args, log)

@@ -26,6 +26,7 @@ from sscard.register.service import hash_token
 from sscard.register.tables import Organization, Person, Unit
 from sscard.runtime import Runtime
 
+HOLDER_PASSWORD = "holder-self-service-1"  # every test cardholder's self-service password
 _seq = itertools.count(1)
 
 
@@ -153,8 +154,48 @@ class World:
             uow.commit()
         return token
 
+    def cardholder_token(self, person: Person | int) -> str:
+        """A fresh self-service session of the person (a login is made the first time).
+
+        The login is added directly (registration proves the card: see the auth tests);
+        the session comes from the real cardholder login, so requests with it go
+        through the real authentication.
+        """
+        from sscard.access.selfservice import login
+        from sscard.access.tables import Login
+
+        person_id = person if isinstance(person, int) else person.id
+        with self.rt.uow() as uow:
+            found = uow.session.get(Person, person_id)
+            assert found is not None
+            if uow.session.scalar(select(Login.id).where(Login.person_id == person_id)) is None:
+                uow.session.add(
+                    Login(
+                        person_id=person_id,
+                        password_hash=self._holder_hash(),
+                        password_set_at=self.rt.now(),
+                        failed_attempts=0,
+                        created_at=self.rt.now(),
+                    )
+                )
+                uow.commit()
+            id_number = found.id_number
+        return login(
+            self.rt, id_number=id_number, password=HOLDER_PASSWORD, source="testclient"
+        ).token
+
+    _hash: str | None = None
+
+    @classmethod
+    def _holder_hash(cls) -> str:
+        from sscard.access.auth import hash_password
+
+        if cls._hash is None:
+            cls._hash = hash_password(HOLDER_PASSWORD)
+        return cls._hash
+
     def cardholder(self, person: Person) -> Actor:
-        """The person in self-service (until cardholder login exists, built directly)."""
+        """The person in self-service, for service-level tests (HTTP tests log in)."""
         return Actor(
             staff_id=None,
             org_id=None,

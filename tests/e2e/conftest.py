@@ -1,16 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
-from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from sscard.access.model import Actor
 from sscard.api.app import create_app
-from sscard.api.deps import RuntimeDep, client_address, get_actor
-from sscard.register.model import OrgKind
 from sscard.runtime import Runtime
+from tests.factories import World
 
 
 @pytest.fixture
@@ -19,32 +17,38 @@ def client(rt: Runtime) -> Iterator[TestClient]:
         yield c
 
 
-# ------------------------------------------------------------------ cardholder stand-in
-# REPLACED AFTER THE MERGE with cardholder login (routes under /auth): until then a
-# cardholder's bearer token is "holder-<person_id>", read by this override of
-# ``get_actor``; every other token still goes through the real staff lookup.
-HOLDER_PREFIX = "holder-"
+# ------------------------------------------------------------------ cardholders
+# A cardholder in self-service logs in for real (``World.cardholder_token``): every
+# request goes through the bearer lookup of ``api.deps.get_actor``. Each call makes a
+# fresh session, so a test that moves the clock never holds an expired one.
 
 
 @pytest.fixture
-def holder(client: TestClient) -> Iterator[Callable[[int], dict[str, str]]]:
+def holder(world: World) -> Callable[[int], dict[str, str]]:
     """Headers acting as the cardholder of a person (self-service)."""
-    app = client.app
-    assert isinstance(app, FastAPI)
 
-    def actor(request: Request, rt: RuntimeDep) -> Actor:
-        token = request.headers.get("authorization", "").partition(" ")[2].strip()
-        if token.startswith(HOLDER_PREFIX):
-            return Actor(
-                staff_id=None,
-                org_id=None,
-                org_kind=OrgKind.CARDHOLDER,
-                org_code="SELF",
-                person_id=int(token.removeprefix(HOLDER_PREFIX)),
-                source=client_address(request),
-            )
-        return get_actor(request, rt)
+    def headers(person_id: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {world.cardholder_token(person_id)}"}
 
-    app.dependency_overrides[get_actor] = actor
-    yield lambda person_id: {"Authorization": f"Bearer {HOLDER_PREFIX}{person_id}"}
-    app.dependency_overrides.pop(get_actor, None)
+    return headers
+
+
+@pytest.fixture
+def as_cardholder(
+    world: World, client: TestClient
+) -> Callable[[int], AbstractContextManager[None]]:
+    """``with as_cardholder(person_id): client.get("/self")`` acts as that cardholder."""
+
+    @contextmanager
+    def acting(person_id: int) -> Iterator[None]:
+        before = client.headers.get("Authorization")
+        client.headers["Authorization"] = f"Bearer {world.cardholder_token(person_id)}"
+        try:
+            yield
+        finally:
+            if before is None:
+                client.headers.pop("Authorization", None)
+            else:
+                client.headers["Authorization"] = before
+
+    return acting

@@ -222,6 +222,27 @@ def test_id_1_import_errors_never_print_a_full_id_number(db_url: str, tmp_path: 
     assert mask_id_number(BAD_CHECK) in written
 
 
+def test_s1_import_errors_mask_numbers_that_landed_in_another_column(
+    db_url: str, tmp_path: Path
+) -> None:
+    # A shifted column: the ID number sits where the unit code belongs, and the error
+    # that quotes the unknown unit code must not quote it in full.
+    number = citizen(41)
+    path = write_csv(
+        tmp_path / "shifted.csv",
+        PERSON_HEADER,
+        [f"{citizen(42)},王五,employed,13912345678,{number},employee,2024-01-01,"],
+    )
+    report = tmp_path / "report.csv"
+    result = invoke("import", "persons", str(path), "-d", db_url, "--errors", str(report))
+    assert result.exit_code == 1
+    printed = squash(result.stdout + result.stderr)
+    assert "unit_code" in printed
+    assert number not in printed
+    assert number not in report.read_text(encoding="utf-8")
+    assert mask_id_number(number) in printed
+
+
 def test_import_persons_skip_invalid_imports_only_the_valid_lines(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from sscard.access.model import (
     Actor,
+    Agent,
     RecordScope,
     Service,
+    check_agent,
     require,
     require_authorised,
     require_scope,
@@ -31,6 +33,7 @@ from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import parse_id_number
 from sscard.core.keys import SOCIAL, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
+from sscard.core.policy import AgentAct
 from sscard.db.engine import UnitOfWork, is_postgres
 from sscard.register.service import granted
 from sscard.register.tables import Person
@@ -69,6 +72,7 @@ def set_password(
     password: str,
     field: str,
     event: str,
+    agent: Agent | None = None,
 ) -> None:
     """Store a new consumption password for ``person`` (inside the caller's transaction)."""
     check_new_password(password, birth_date=person.birth_date, field=field)
@@ -91,6 +95,7 @@ def set_password(
         subject_type="person",
         subject_id=person.id,
         person_id=person.id,
+        detail={"agent": agent.record()} if agent else None,
     )
 
 
@@ -188,9 +193,11 @@ def reset(
     card_number: str,
     id_number: str,
     new_password: str,
+    agent: Agent | None = None,
 ) -> Person:
     """P-2: unlock and reset at an outlet of the card's bank, with ID and card."""
     require(actor, "medical_password.reset")
+    check_agent(rt.policy, AgentAct.PASSWORD_RESET, agent)
     s = uow.session
     card, person = _holder(s, card_number, id_number)
     require_scope(actor, "medical_password.reset", _presented(card))
@@ -203,6 +210,7 @@ def reset(
         password=new_password,
         field="new_password",
         event="reset",
+        agent=agent,
     )
     uow.commit()
     return person

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from sscard import __version__
-from sscard.api import errors
+from sscard.api import disclosure, errors
 from sscard.api.routes import (
     accounts,
     admin,
@@ -21,6 +21,7 @@ from sscard.api.routes import (
     cards,
     events,
     register,
+    self_service,
 )
 from sscard.events.delivery import DeliveryThread
 from sscard.jobs.sweeper import SweeperThread
@@ -75,8 +76,20 @@ def create_app(
     app.state.runtime = rt
     app.state.demo = demo
     errors.install(app)
-    for module in (register, applications, cards, accounts, bank, admin, audit, auth, events):
+    for module in (
+        register,
+        applications,
+        cards,
+        accounts,
+        bank,
+        admin,
+        audit,
+        auth,
+        events,
+        self_service,
+    ):
         app.include_router(module.router)
+    disclosure.install(app)  # S-1: every answer shaped for its party, inquiries logged
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

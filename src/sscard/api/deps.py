@@ -50,4 +50,10 @@ def get_actor(request: Request, rt: RuntimeDep) -> Actor:
     return found.actor
 
 
-CurrentActor = Annotated[Actor, Depends(get_actor)]
+def current_actor(request: Request, actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    """The acting party, kept on the request so its answer is shaped for it (S-1)."""
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]

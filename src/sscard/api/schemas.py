@@ -286,6 +286,12 @@ class CorrectionIn(_In):
     studio_code: str | None = None
 
 
+class ReturnFormIn(_In):
+    """A-3 step 4; A-5: an agent returning the form shows the principal's ID."""
+
+    agent: AgentIn | None = None
+
+
 class CheckIndividualIn(_In):
     decision: Literal["accept", "reject"]
     reject_reason: str | None = Field(default=None, max_length=300)

@@ -287,9 +287,23 @@ def return_apps(s: Session, apps: list[Application], now: datetime) -> None:
         app.returned_at = now
 
 
-def return_form(uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: int) -> Application:
-    """A-3 step 4: an individual returns their form."""
+def return_form(
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    application_id: int,
+    agent: Agent | None = None,
+) -> Application:
+    """A-3 step 4: an individual returns their form (or their agent, with the principal's ID)."""
     require(actor, "applications.return")
+    check_agent(rt.policy, AgentAct.APPLICATION, agent)
+    if agent is not None and agent.document is not AgentDocument.PRINCIPAL_ID:
+        raise PolicyRefused(
+            "an individual's agent shows the principal's ID card (A-5)",
+            field="agent.document",
+            reason="missing_document",
+        )
     s = uow.session
     app = get_application(s, application_id)
     require_scope(actor, "applications.return", record_of_application(s, app))
@@ -306,6 +320,7 @@ def return_form(uow: UnitOfWork, rt: Runtime, *, actor: Actor, application_id: i
         subject_type="application",
         subject_id=app.id,
         person_id=app.person_id,
+        detail={"agent": agent.record()} if agent else None,
     )
     uow.commit()
     return app

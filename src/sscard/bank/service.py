@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from sscard.access.model import Actor, RecordScope, require, require_scope
+from sscard.access.model import Actor, Agent, RecordScope, check_agent, require, require_scope
 from sscard.bank.model import (
     AccountAction,
     AccountNotUsable,
@@ -32,6 +32,7 @@ from sscard.core.errors import InvalidInput
 from sscard.core.ids import IdNumber, mask_bank_card, parse_id_number
 from sscard.core.keys import BANK, load_key
 from sscard.core.passwords import KeyedPasswords, check_new_password
+from sscard.core.policy import AgentAct
 from sscard.db.engine import UnitOfWork
 from sscard.messages import BUS, Delivery, FinancialActivated
 from sscard.runtime import Runtime
@@ -104,6 +105,7 @@ def activate_financial(
     bank_card_number: str,
     id_number: str,
     financial_password: str,
+    agent: Agent | None = None,
 ) -> AccountChange:
     """V-1, V-2: activate the financial application at an outlet with ID and card."""
     change = activate_financial_in(
@@ -113,6 +115,7 @@ def activate_financial(
         bank_card_number=bank_card_number,
         id_number=id_number,
         financial_password=financial_password,
+        agent=agent,
     )
     uow.commit()
     return change
@@ -126,10 +129,12 @@ def activate_financial_in(
     bank_card_number: str,
     id_number: str,
     financial_password: str,
+    agent: Agent | None = None,
 ) -> AccountChange:
     """The financial activation inside the caller's transaction (an outlet activating
     both applications at one counter visit, V-2)."""
     require(actor, "bank.activate")
+    check_agent(rt.policy, AgentAct.ACTIVATION, agent)
     account = load_account(s, bank_card_number, lock=False)
     require_scope(actor, "bank.activate", _scope_of(account))
     holder = _holder(account, id_number)
@@ -161,7 +166,13 @@ def activate_financial_in(
     account.locked_at = None
     account.activated_at = now
     event = record_event(
-        s, account, actor=actor, at=now, action=AccountAction.ACTIVATE, from_state=current.value
+        s,
+        account,
+        actor=actor,
+        at=now,
+        action=AccountAction.ACTIVATE,
+        from_state=current.value,
+        detail={"agent": agent.record()} if agent else None,
     )
     return AccountChange(account, event)
 
@@ -216,9 +227,11 @@ def reset_financial_password(
     bank_card_number: str,
     id_number: str,
     new_password: str,
+    agent: Agent | None = None,
 ) -> AccountChange:
     """P-2: unlock and reset a forgotten or locked password at an outlet with ID and card."""
     require(actor, "bank.password.reset")
+    check_agent(rt.policy, AgentAct.PASSWORD_RESET, agent)
     s = uow.session
     account = load_account(s, bank_card_number)
     require_scope(actor, "bank.password.reset", _scope_of(account))
@@ -238,7 +251,7 @@ def reset_financial_password(
         at=rt.now(),
         action=PasswordEvent.RESET,
         from_state=state.value,
-        detail={"unlocked": was_locked},
+        detail={"unlocked": was_locked, **({"agent": agent.record()} if agent else {})},
     )
     uow.commit()
     return AccountChange(account, event)

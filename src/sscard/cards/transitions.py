@@ -108,6 +108,8 @@ def move(
             "to": target.value,
             "reason": reason_code,
             "transition_id": transition.id,
+            # who acted for the holder, and what they showed (masked ID number).
+            **({"agent": transition.agent} if transition.agent else {}),
         },
     )
     told = BUS.publish(

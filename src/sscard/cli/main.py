@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sscard.access.disclosure import scrub
 from sscard.access.model import SYSTEM, Actor, Role
 from sscard.bootstrap import Service, prepare
 from sscard.core.clock import FixedClock, OffsetClock, SystemClock
@@ -280,9 +281,11 @@ def _run_import(
                 )
         except DomainError as exc:
             raise _fail(exc.detail) from None
+    # S-1: a message quotes the input it refuses; a shifted column can put an ID or
+    # bank card number anywhere, so every message is scrubbed before it is shown.
     for e in report.errors[:50]:
         err.print(
-            f"{file}:{e.line}: {e.field}: {e.message}",
+            f"{file}:{e.line}: {e.field}: {scrub(e.message)}",
             highlight=False,
             markup=False,
             soft_wrap=True,
@@ -293,7 +296,7 @@ def _run_import(
         with errors_to.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["line", "field", "message"])
-            writer.writerows((e.line, e.field, e.message) for e in report.errors)
+            writer.writerows((e.line, e.field, scrub(e.message)) for e in report.errors)
         err.print(f"error report written to {errors_to}")
     if report.errors and not skip_invalid:
         raise _fail(

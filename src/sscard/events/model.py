@@ -3,7 +3,8 @@
 An event is born from an audited state change (``AuditKind.CHANGE``): its type is a
 stable dotted name derived from the audit action, its scope (the card's bank, the
 person's unit, the acting organization) decides which parties receive it, and each
-party gets only the payload fields its kind may see. No FastAPI, no SQLAlchemy.
+party gets only the payload fields its kind may see (``access.disclosure``, pure like
+this module). No FastAPI, no SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from sscard.access.disclosure import Resource, disclose
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import mask_bank_card, mask_id_number
 from sscard.register.model import OrgKind
@@ -192,32 +194,9 @@ def party_keys(party: Party) -> set[tuple[str, object]]:
 
 
 # ------------------------------------------------------------------ payloads
-
-_EVERYONE = frozenset({"from", "to", "reason", "card_id", "card_number", "kind"})
-_BANK = _EVERYONE | {
-    "bank_code",
-    "serial",
-    "form_number",
-    "transition_id",
-    "card_action",
-    "event_id",
-}
-# The detail fields each kind of party may see, beyond the event's identifiers.
-DETAIL_FIELDS: dict[OrgKind, frozenset[str] | None] = {
-    OrgKind.CENTER: None,  # the whole (already scrubbed) detail
-    OrgKind.BANK: _BANK,
-    OrgKind.OUTLET: _BANK,
-    OrgKind.UNIT: _EVERYONE
-    | {"bank_code", "unit_org_id", "form_number", "forms", "stage", "late", "fields"},
-    OrgKind.HOSPITAL: _EVERYONE | {"amount_fen", "settlement_id"},
-    OrgKind.PHARMACY: _EVERYONE | {"amount_fen", "settlement_id"},
-    OrgKind.SERVICE_POINT: _EVERYONE
-    | {"bank_code", "unit_org_id", "form_number", "forms", "stage", "fields"},
-}
-# Parties whose payload names the person (an internal id, never the ID number).
-SEES_PERSON = frozenset(
-    {OrgKind.CENTER, OrgKind.BANK, OrgKind.OUTLET, OrgKind.UNIT, OrgKind.SERVICE_POINT}
-)
+# Which fields of an event each kind of party sees is S-1's table
+# (``sscard.access.disclosure``, resources ``event`` and ``event_detail``), like every
+# other answer: ``partner_payload`` builds the whole payload and shapes it there.
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,21 +214,17 @@ class Event:
 
 
 def partner_payload(kind: OrgKind, event: Event) -> dict[str, Any]:
-    """The ``data`` of an event for a party of ``kind``: only the fields it may see."""
-    allowed = DETAIL_FIELDS.get(kind, _EVERYONE)
-    detail = {k: v for k, v in event.detail.items() if allowed is None or k in allowed}
-    # disclosure: detail = disclose(kind, "event", detail) once sscard.access.disclosure is in.
+    """The ``data`` of an event for a party of ``kind``: only the fields it may see (S-1)."""
     data: dict[str, Any] = {
         "id": webhook_id(event.id),
         "sequence": event.seq,  # the order of events; GET /events?after= cursors follow it
         "type": event.type,
         "occurred_at": event.occurred_at.isoformat(),
         "subject": {"type": event.subject_type, "id": event.subject_id},
-        "detail": detail,
+        "detail": dict(event.detail),
+        "person_id": event.person_id,
     }
-    if kind in SEES_PERSON:
-        data["person_id"] = event.person_id
-    return data
+    return disclose(kind, Resource.EVENT, data)
 
 
 _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9Xx])")

@@ -15,17 +15,28 @@ from sscard.accounts.schemas import (
     EntryRead,
     InquiryIn,
     PasswordChangeIn,
-    PasswordResetIn,
     ReceiptRead,
     RefundIn,
     SettlementIn,
     StatementRead,
 )
+from sscard.accounts.schemas import (
+    PasswordResetIn as ResetIn,
+)
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
+from sscard.api.schemas import AgentIn, agent_of
 from sscard.core.errors import InvalidInput
 from sscard.register.service import find_person, granted
 
 router = APIRouter(tags=["medical account"])
+
+
+class PasswordResetIn(ResetIn):
+    """P-2 with ID and card; A-5: an agent only where the region's policy allows it."""
+
+    agent: AgentIn | None = None
+
+
 RequiredKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
@@ -137,6 +148,7 @@ def reset_password(body: PasswordResetIn, rt: RuntimeDep, actor: CurrentActor) -
             card_number=body.card_number,
             id_number=body.id_number,
             new_password=body.new_password,
+            agent=agent_of(body.agent),
         )
     return Done(person_id=person.id, result="reset")
 

@@ -23,6 +23,7 @@ from sscard.api.schemas import (
     CheckIndividualIn,
     CorrectionIn,
     IndividualIn,
+    ReturnFormIn,
     SummaryLine,
     SummaryRead,
     agent_of,
@@ -166,10 +167,18 @@ def correct(
 
 
 @router.post("/applications/{application_id}/return", response_model=ApplicationRead)
-def return_form(application_id: int, rt: RuntimeDep, actor: CurrentActor) -> Application:
-    """A-3 step 4: an individual returns the form."""
+def return_form(
+    application_id: int, rt: RuntimeDep, actor: CurrentActor, body: ReturnFormIn | None = None
+) -> Application:
+    """A-3 step 4: an individual (or their agent, A-5) returns the form."""
     with rt.uow() as uow:
-        return service.return_form(uow, rt, actor=actor, application_id=application_id)
+        return service.return_form(
+            uow,
+            rt,
+            actor=actor,
+            application_id=application_id,
+            agent=agent_of(body.agent if body else None),
+        )
 
 
 @router.post("/applications/{application_id}/check", response_model=ApplicationRead)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from sscard.api.deps import CurrentActor, ReadSession
 from sscard.api.idempotency import StateChange
+from sscard.api.schemas import AgentIn, agent_of
 from sscard.bank import service
 from sscard.bank.schemas import (
     AccountChanged,
@@ -18,14 +19,30 @@ from sscard.bank.schemas import (
     AccountEventRead,
     AccountRead,
     CardIn,
-    FinancialActivationIn,
     PasswordChangeIn,
     PasswordCheckIn,
     PasswordCheckRead,
-    PasswordResetIn,
+)
+from sscard.bank.schemas import (
+    FinancialActivationIn as ActivationIn,
+)
+from sscard.bank.schemas import (
+    PasswordResetIn as ResetIn,
 )
 
 router = APIRouter(prefix="/bank", tags=["bank"])
+
+
+class FinancialActivationIn(ActivationIn):
+    """V-1, V-2; A-5: an agent only where the region's policy allows activation by agent."""
+
+    agent: AgentIn | None = None
+
+
+class PasswordResetIn(ResetIn):
+    """P-2; A-5: an agent only where the region's policy allows a reset by agent."""
+
+    agent: AgentIn | None = None
 
 
 def _changed(change: service.AccountChange) -> AccountChanged:
@@ -45,6 +62,7 @@ def activate(body: FinancialActivationIn, call: StateChange) -> AccountChanged |
                 bank_card_number=body.bank_card_number,
                 id_number=body.id_number,
                 financial_password=body.financial_password.get_secret_value(),
+                agent=agent_of(body.agent),
             )
         ),
     )
@@ -80,6 +98,7 @@ def reset_password(body: PasswordResetIn, call: StateChange) -> AccountChanged |
                 bank_card_number=body.bank_card_number,
                 id_number=body.id_number,
                 new_password=body.new_password.get_secret_value(),
+                agent=agent_of(body.agent),
             )
         ),
     )
