@@ -7,14 +7,18 @@ card has the same history a real one would.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from sscard.access.auth import staff_actor
 from sscard.access.model import Actor, Service
 from sscard.access.tables import Staff
+from sscard.applications import batches, changes
 from sscard.applications import service as applications
+from sscard.applications.tables import Application, Batch, ChangeRequest
 from sscard.cards import loss
 from sscard.cards import service as cards
 from sscard.cards.model import CardState
@@ -33,6 +37,18 @@ _seq = itertools.count(1)
 def next_id_number(region: str = "441900", birth: date = date(1990, 5, 17)) -> str:
     n = next(_seq)
     return make_citizen_id(region, birth + timedelta(days=n // 900), 100 + n % 900)
+
+
+@dataclass(frozen=True)
+class UnitCard:
+    """A unit-bundled card (A-2) and what led to it: one unit, its one insured person,
+    the bundle of forms and that person's form."""
+
+    card: Card
+    unit: Organization
+    person: Person
+    batch: Batch
+    application: Application
 
 
 class World:
@@ -104,16 +120,7 @@ class World:
             same_org = next((a for k, a in self._actors.items() if k[:2] == key[:2]), None)
             org = self.org(kind, bank=bank) if same_org is None else self._org(same_org)
             token = f"t-{kind.value}-{bank}-{role}-{next(_seq)}"
-            with self.rt.uow() as uow:
-                staff = Staff(
-                    org_id=org.id,
-                    name=f"staff of {org.code}",
-                    role=role,
-                    token_hash=hash_token(token),
-                    created_at=self.rt.now(),
-                )
-                uow.session.add(staff)
-                uow.commit()
+            staff = self._staff(org, role=role, name=f"staff of {org.code}", token=token)
             self._actors[key] = Actor(
                 staff_id=staff.id,
                 org_id=org.id,
@@ -125,6 +132,20 @@ class World:
             )
             self.tokens[key] = token
         return self._actors[key]
+
+    def _staff(self, org: Organization, *, role: str, name: str, token: str) -> Staff:
+        """A staff member of ``org`` whose bearer token is ``token``."""
+        with self.rt.uow() as uow:
+            staff = Staff(
+                org_id=org.id,
+                name=name,
+                role=role,
+                token_hash=hash_token(token),
+                created_at=self.rt.now(),
+            )
+            uow.session.add(staff)
+            uow.commit()
+        return staff
 
     def _org(self, actor: Actor) -> Organization:
         with self.rt.uow() as uow:
@@ -141,17 +162,7 @@ class World:
     def token_for(self, org: Organization, role: str = "operator") -> str:
         """A bearer token of a new staff member of ``org`` with ``role``."""
         token = f"t-{org.code}-{role}-{next(_seq)}"
-        with self.rt.uow() as uow:
-            uow.session.add(
-                Staff(
-                    org_id=org.id,
-                    name=f"{role} of {org.code}",
-                    role=role,
-                    token_hash=hash_token(token),
-                    created_at=self.rt.now(),
-                )
-            )
-            uow.commit()
+        self._staff(org, role=role, name=f"{role} of {org.code}", token=token)
         return token
 
     def cardholder_token(self, person: Person | int) -> str:
@@ -208,24 +219,8 @@ class World:
     def staff_of(self, org: Organization) -> Actor:
         """A fresh staff member of ``org`` (e.g. an unauthorised pharmacy)."""
         token = f"t-{org.code}-{next(_seq)}"
-        with self.rt.uow() as uow:
-            staff = Staff(
-                org_id=org.id,
-                name=f"staff of {org.code}",
-                role="operator",
-                token_hash=hash_token(token),
-                created_at=self.rt.now(),
-            )
-            uow.session.add(staff)
-            uow.commit()
-        return Actor(
-            staff_id=staff.id,
-            org_id=org.id,
-            org_kind=OrgKind(org.kind),
-            org_code=org.code,
-            bank_code=org.bank_code,
-            name=staff.name,
-        )
+        staff = self._staff(org, role="operator", name=f"staff of {org.code}", token=token)
+        return staff_actor(staff, org, source="system")
 
     def unit_actor(self, unit_org: Organization) -> Actor:
         return Actor(
@@ -295,6 +290,21 @@ class World:
             uow.commit()
             return p
 
+    def change_request(
+        self, person_id: int, *, field_name: str, new_value: str, document: str
+    ) -> ChangeRequest:
+        """ID-4: the service point drafts a change of the person's name or ID number."""
+        with self.rt.uow() as uow:
+            return changes.create_request(
+                uow,
+                self.rt,
+                actor=self.actor(OrgKind.SERVICE_POINT),
+                person_id=person_id,
+                field_name=field_name,
+                new_value=new_value,
+                document=document,
+            )
+
     # ------------------------------------------------------------ cards
 
     def ordered_card(self, *, person: Person | None = None, bank: str = "ICBC") -> Card:
@@ -315,6 +325,53 @@ class World:
             _, card = applications.check_individual(uow, self.rt, actor=sp, application_id=app.id)
         assert card is not None
         return card
+
+    def issue_unit_batch(
+        self, unit: Organization, *, stage: str = "s1"
+    ) -> tuple[Batch, list[Application]]:
+        """A-2 steps 1-2: the service point hands the unit its forms of ``stage``; the
+        first form gets its photo (the ID-card photo, authorised)."""
+        sp = self.actor(OrgKind.SERVICE_POINT)
+        with self.rt.uow() as uow:
+            batch, apps = batches.issue_batch(
+                uow,
+                self.rt,
+                actor=sp,
+                unit_code=unit.code,
+                stage=stage,
+                collector=batches.Collector("王芳", next_id_number()),
+            )
+        with self.rt.uow() as uow:
+            applications.correct_form(
+                uow,
+                self.rt,
+                actor=sp,
+                application_id=apps[0].id,
+                photo_source="id_card_authorisation",
+            )
+        return batch, apps
+
+    def accept_unit_batch(self, batch: Batch, unit: Organization) -> Card:
+        """A-2 steps 3-7: the bundle returned and checked; the unit's one card produced on
+        its ready day and at the outlet."""
+        sp = self.actor(OrgKind.SERVICE_POINT)
+        with self.rt.uow() as uow:
+            batches.return_batch(uow, self.rt, actor=sp, batch_id=batch.id)
+        with self.rt.uow() as uow:
+            batches.check_batch(uow, self.rt, actor=sp, batch_id=batch.id)
+        with self.rt.uow() as uow:
+            card = uow.session.scalars(select(Card).where(Card.unit_org_id == unit.id)).one()
+        self.goto(card.ready_on)
+        return self.produce(card)
+
+    def unit_card(self, *, stage: str = "s1") -> UnitCard:
+        """A unit (signed with ICBC) with one insured person, whose bundled card is
+        produced and at the outlet."""
+        unit = self.unit(bank="ICBC")
+        person = self.person(unit=unit)
+        batch, apps = self.issue_unit_batch(unit, stage=stage)
+        card = self.accept_unit_batch(batch, unit)
+        return UnitCard(card=card, unit=unit, person=person, batch=batch, application=apps[0])
 
     def produce(self, card: Card) -> Card:
         n = next(_seq)

@@ -6,13 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, update
 
 from sscard.audit.sealer import seal
 from sscard.audit.tables import AuditRecord
 from sscard.cards.model import CardState
 from sscard.register.model import OrgKind
 from tests.factories import World
+from tests.integration.test_audit_trail import triggers_off
 
 
 def _auth(world: World, kind: OrgKind) -> dict[str, str]:
@@ -107,15 +108,10 @@ def test_s1_the_center_gets_the_verification_and_the_first_broken_entry(
     part = client.get("/audit/verification?limit=2", headers=center).json()
     assert (part["checked"], part["complete"], part["last_checked_seq"]) == (2, False, 2)
 
-    if connection.dialect.name == "postgresql":
+    with triggers_off(connection):
         connection.execute(
-            text("ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only")
+            update(AuditRecord).where(AuditRecord.chain_seq == 3).values(source="10.9.9.9")
         )
-    else:
-        connection.execute(text("DROP TRIGGER audit_records_no_update"))
-    connection.execute(
-        update(AuditRecord).where(AuditRecord.chain_seq == 3).values(source="10.9.9.9")
-    )
     body = client.get("/audit/verification", headers=center).json()
     assert body["intact"] is False
     assert body["checked"] == 2

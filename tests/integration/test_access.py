@@ -176,16 +176,9 @@ def test_s_1_roles_gate_what_the_center_decides(world: World) -> None:
 
     person = world.person()
     sp = world.actor(OrgKind.SERVICE_POINT)
-    with world.rt.uow() as uow:
-        req = changes.create_request(
-            uow,
-            world.rt,
-            actor=sp,
-            person_id=person.id,
-            field_name="name",
-            new_value="李四",
-            document="公安机关证明",
-        )
+    req = world.change_request(
+        person.id, field_name="name", new_value="李四", document="公安机关证明"
+    )
     with world.rt.uow() as uow:
         changes.decide(uow, world.rt, actor=sp, request_id=req.id, action="submit")
     with world.rt.uow() as uow, pytest.raises(Forbidden) as exc:

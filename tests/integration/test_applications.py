@@ -300,16 +300,9 @@ def test_id_4_change_of_id_number_is_reviewed_and_kept(world: World) -> None:
     person = world.person()
     sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
     new_number = next_id_number()
-    with world.rt.uow() as uow:
-        req = changes.create_request(
-            uow,
-            world.rt,
-            actor=sp,
-            person_id=person.id,
-            field_name="id_number",
-            new_value=new_number,
-            document="户口簿变更证明",
-        )
+    req = world.change_request(
+        person.id, field_name="id_number", new_value=new_number, document="户口簿变更证明"
+    )
     assert req.state == "draft"
     with world.rt.uow() as uow, pytest.raises(IllegalTransition):
         changes.decide(uow, world.rt, actor=center, request_id=req.id, action="approve")
@@ -329,16 +322,7 @@ def test_id_4_change_of_id_number_is_reviewed_and_kept(world: World) -> None:
 def test_id_4_declined_request_needs_reason_and_changes_nothing(world: World) -> None:
     person = world.person(name="张三")
     sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
-    with world.rt.uow() as uow:
-        req = changes.create_request(
-            uow,
-            world.rt,
-            actor=sp,
-            person_id=person.id,
-            field_name="name",
-            new_value="张叁",
-            document="公安证明",
-        )
+    req = world.change_request(person.id, field_name="name", new_value="张叁", document="公安证明")
     with world.rt.uow() as uow:
         changes.decide(uow, world.rt, actor=sp, request_id=req.id, action="submit")
     with world.rt.uow() as uow, pytest.raises(InvalidInput):

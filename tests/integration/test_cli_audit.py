@@ -12,6 +12,7 @@ from sqlalchemy import Executable, func, select, text, update
 from sscard.audit.tables import AuditRecord
 from sscard.db.engine import make_engine
 from sscard.db.migrate import upgrade
+from tests.integration.test_audit_trail import triggers_off
 from tests.integration.test_cli import _operator_shell, count, db_url, invoke, says
 
 __all__ = ["_operator_shell", "db_url"]  # fixtures shared with test_cli
@@ -29,15 +30,9 @@ def intact(output: str) -> tuple[int, ...]:
 
 
 def tamper(url: str, statement: Executable) -> None:
-    """Change the table as its owner would: append-only trigger off, one statement, commit."""
+    """Change the table as its owner would: append-only triggers off, one statement, commit."""
     engine = make_engine(url)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only")
-            )
-        else:
-            conn.execute(text("DROP TRIGGER audit_records_no_update"))
+    with engine.begin() as conn, triggers_off(conn):
         conn.execute(statement)
     engine.dispose()
 
@@ -90,13 +85,7 @@ def test_s1_audit_verify_names_a_deleted_entry(db_url: str) -> None:
     assert invoke("demo", "--database", db_url).exit_code == 0
     assert invoke("audit", "seal", "--database", db_url).exit_code == 0
     engine = make_engine(db_url)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only")
-            )
-        else:
-            conn.execute(text("DROP TRIGGER audit_records_no_delete"))
+    with engine.begin() as conn, triggers_off(conn):
         conn.execute(text("DELETE FROM audit_records WHERE chain_seq = 3"))
         after = conn.execute(select(AuditRecord.id).where(AuditRecord.chain_seq == 4)).scalar_one()
     engine.dispose()

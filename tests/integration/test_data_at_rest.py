@@ -76,16 +76,9 @@ def _holder_with_card(world: World) -> tuple[Person, Card]:
 def test_raw_columns_hold_no_plaintext_on_either_side(world: World) -> None:
     person, card = _holder_with_card(world)
     new_number = next_id_number()
-    with world.rt.uow() as uow:
-        changes.create_request(
-            uow,
-            world.rt,
-            actor=world.actor(OrgKind.SERVICE_POINT),
-            person_id=person.id,
-            field_name="id_number",
-            new_value=new_number,
-            document="户口簿变更证明",
-        )
+    world.change_request(
+        person.id, field_name="id_number", new_value=new_number, document="户口簿变更证明"
+    )
     assert card.bank_card_number is not None
     clear = {person.id_number, card.bank_card_number, new_number, "YB000000001"}
     stored = [
@@ -148,16 +141,9 @@ def test_no_table_holds_a_full_id_or_bank_card_number_after_a_card_life(world: W
     world.goto(new_card.ready_on)
     produced = world.produce(new_card)
     new_number = next_id_number()
-    with world.rt.uow() as uow:
-        changes.create_request(
-            uow,
-            world.rt,
-            actor=world.actor(OrgKind.SERVICE_POINT),
-            person_id=person.id,
-            field_name="id_number",
-            new_value=new_number,
-            document="户口簿变更证明",
-        )
+    world.change_request(
+        person.id, field_name="id_number", new_value=new_number, document="户口簿变更证明"
+    )
     secrets = {person.id_number, new_number, card.bank_card_number, produced.bank_card_number}
     assert None not in secrets
     leaks = []
@@ -208,15 +194,9 @@ def test_id_1_person_found_by_id_number_through_every_path(world: World, tmp_pat
     assert [(e.line, e.field) for e in report.errors] == [(2, "id_number")]
     # A change request finds the holder of the new number and refuses it.
     other = world.person()
-    with world.rt.uow() as uow, pytest.raises(AlreadyExists):
-        changes.create_request(
-            uow,
-            world.rt,
-            actor=world.actor(OrgKind.SERVICE_POINT),
-            person_id=other.id,
-            field_name="id_number",
-            new_value=person.id_number,
-            document="户口簿变更证明",
+    with pytest.raises(AlreadyExists):
+        world.change_request(
+            other.id, field_name="id_number", new_value=person.id_number, document="户口簿变更证明"
         )
 
 
@@ -370,16 +350,9 @@ def test_id_4_an_approved_id_number_change_moves_the_blind_index(world: World) -
     person = world.person()
     old_number, new_number = person.id_number, next_id_number()
     sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
-    with world.rt.uow() as uow:
-        req = changes.create_request(
-            uow,
-            world.rt,
-            actor=sp,
-            person_id=person.id,
-            field_name="id_number",
-            new_value=new_number,
-            document="户口簿变更证明",
-        )
+    req = world.change_request(
+        person.id, field_name="id_number", new_value=new_number, document="户口簿变更证明"
+    )
     with world.rt.uow() as uow:
         changes.decide(uow, world.rt, actor=sp, request_id=req.id, action="submit")
     with world.rt.uow() as uow:

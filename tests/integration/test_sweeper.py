@@ -7,19 +7,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from sscard.applications import batches
-from sscard.applications import service as applications
 from sscard.audit.tables import AuditRecord
 from sscard.bank import service as bank
 from sscard.cards import loss
 from sscard.cards import service as cards
 from sscard.cards.model import CardState
-from sscard.cards.tables import Card, CardTransition
+from sscard.cards.tables import CardTransition
 from sscard.core.errors import PolicyRefused
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
-from tests.factories import World, next_id_number
+from tests.factories import World
 
 
 def _transitions(world: World, card_id: int, action: str) -> int:
@@ -152,31 +150,11 @@ def test_l_1_sweeper_works_in_batches_exactly_once(world: World) -> None:
 def test_a_2_handout_overdue_flagged_once(world: World) -> None:
     unit = world.unit()
     world.person(unit=unit)
-    sp = world.actor(OrgKind.SERVICE_POINT)
-    with world.rt.uow() as uow:
-        batch, apps = batches.issue_batch(
-            uow,
-            world.rt,
-            actor=sp,
-            unit_code=unit.code,
-            stage="s",
-            collector=batches.Collector("王芳", next_id_number()),
-        )
-    with world.rt.uow() as uow:
-        applications.correct_form(
-            uow, world.rt, actor=sp, application_id=apps[0].id, photo_source="id_card_authorisation"
-        )
+    batch, _ = world.issue_unit_batch(unit, stage="s")
     world.advance(days=30)
     assert sweep(world.rt).counts["form_return_overdue"] == 1  # returned too late
     assert sweep(world.rt).counts["form_return_overdue"] == 0
-    with world.rt.uow() as uow:
-        batches.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
-    with world.rt.uow() as uow:
-        batches.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
-    with world.rt.uow() as uow:
-        card = uow.session.scalars(select(Card).where(Card.unit_org_id == unit.id)).one()
-    world.goto(card.ready_on)
-    card = world.produce(card)
+    card = world.accept_unit_batch(batch, unit)
     with world.rt.uow() as uow:
         card = cards.pickup(
             uow,

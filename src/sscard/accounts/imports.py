@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, require
@@ -51,6 +51,20 @@ def _amount(raw: str, field: str) -> int:
             f"{field} is a whole number of fen, e.g. 15000 for 150 yuan", field=field
         )
     return check_amount(int(raw), field)
+
+
+def _person_ids(s: Session, id_numbers: list[str], *where: ColumnElement[bool]) -> dict[str, int]:
+    """ID number → person id of the persons with these ID numbers (found by their blind
+    index, in one query) that also meet ``where``."""
+    hashes = blinds_of(SOCIAL, ID_NUMBER, id_numbers)
+    return {
+        hashes[h]: pid
+        for h, pid in s.execute(
+            select(Person.id_number_hash, Person.id).where(
+                Person.id_number_hash.in_(list(hashes)), *where
+            )
+        ).all()
+    }
 
 
 def _personal_accounts(
@@ -227,16 +241,7 @@ def import_contributions(
             seen=seen,
             repeated=("month", "this person's month appears earlier"),
         )
-        hashes = blinds_of(SOCIAL, ID_NUMBER, [g["id_number"] for g in good])
-        persons = {
-            hashes[h]: pid
-            for h, pid in s.execute(
-                select(Person.id_number_hash, Person.id).where(
-                    Person.id_number_hash.in_(list(hashes)),
-                    Person.unit_org_id == unit.id,
-                )
-            ).all()
-        }
+        persons = _person_ids(s, [g["id_number"] for g in good], Person.unit_org_id == unit.id)
         done = set(
             s.execute(
                 select(Contribution.person_id, Contribution.month).where(
@@ -318,19 +323,14 @@ def import_old_card_balances(
             seen=seen,
             repeated=("id_number", "this person appears earlier in the file"),
         )
-        hashes = blinds_of(SOCIAL, ID_NUMBER, [g["id_number"] for g in good])
-        persons = {
-            hashes[h]: pid
-            for h, pid in s.execute(
-                select(Person.id_number_hash, Person.id).where(
-                    Person.id_number_hash.in_(list(hashes)),
-                    Person.old_medical_card_no.is_not(None),
-                    Person.old_medical_card_state.in_(
-                        [OldCardState.NORMAL.value, OldCardState.RESTRICTED.value]
-                    ),
-                )
-            ).all()
-        }
+        persons = _person_ids(
+            s,
+            [g["id_number"] for g in good],
+            Person.old_medical_card_no.is_not(None),
+            Person.old_medical_card_state.in_(
+                [OldCardState.NORMAL.value, OldCardState.RESTRICTED.value]
+            ),
+        )
         taken = set(
             s.scalars(
                 select(LedgerTxn.person_id).where(

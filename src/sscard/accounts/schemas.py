@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from sscard.accounts.inquiry import Statement
 
 
 class _In(BaseModel):
@@ -71,6 +74,32 @@ class StatementRead(BaseModel):
     entries: list[EntryRead]
     next: str | None
     contributions: list[ContributionRead]
+
+    @classmethod
+    def of(cls, st: Statement, *, person_id: int) -> StatementRead:
+        return cls(person_id=person_id, **statement_fields(st))
+
+
+def statement_fields(st: Statement) -> dict[str, Any]:
+    """What every Q-1 answer shows of a statement: balances, entries (newest first, with
+    the cursor to the next page) and payment records."""
+    return {
+        "balance_fen": st.balance_fen,
+        "old_card_balance_fen": st.old_card_balance_fen,
+        "entries": [
+            EntryRead(
+                id=e.id,
+                transaction_id=t.id,
+                kind=t.kind,
+                amount_fen=e.amount_fen,
+                at=e.created_at,
+                org_id=t.org_id,
+            )
+            for e, t in st.entries.items
+        ],
+        "next": st.entries.next,
+        "contributions": [ContributionRead.model_validate(c) for c in st.contributions],
+    }
 
 
 class PasswordResetIn(_In):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sscard.accounts.schemas import ContributionRead, EntryRead
+from sscard.accounts.schemas import ContributionRead, EntryRead, statement_fields
+
+if TYPE_CHECKING:
+    from sscard.accounts.inquiry import Statement
 
 
 class FullViewIn(BaseModel):
@@ -55,3 +59,7 @@ class SelfAccountRead(BaseModel):
     entries: list[EntryRead]
     next: str | None
     contributions: list[ContributionRead]
+
+    @classmethod
+    def of(cls, st: Statement) -> SelfAccountRead:
+        return cls(**statement_fields(st))

@@ -78,6 +78,20 @@ def _guarded_update(
     ).all()
 
 
+def _prune(s: Session, model: Any, condition: ColumnElement[bool], size: int) -> int:
+    """Delete up to ``size`` locked rows that are due (the guard re-checks ``condition``);
+    how many went."""
+    ids = _due_ids(s, model, condition, size)
+    if not ids:
+        return 0
+    result = s.execute(
+        delete(model)
+        .where(model.id.in_(ids), condition)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def _card_job(
     s: Session,
     rt: Runtime,
@@ -348,16 +362,7 @@ IDEMPOTENCY_KEEP = timedelta(days=1)
 
 def prune_idempotency_keys(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """Forget Idempotency-Keys after a day: retries come within minutes, not days."""
-    condition = IdempotencyRecord.created_at < now - IDEMPOTENCY_KEEP
-    ids = _due_ids(s, IdempotencyRecord, condition, size)
-    if not ids:
-        return 0
-    result = s.execute(
-        delete(IdempotencyRecord)
-        .where(IdempotencyRecord.id.in_(ids), condition)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return _prune(s, IdempotencyRecord, IdempotencyRecord.created_at < now - IDEMPOTENCY_KEEP, size)
 
 
 def prune_outbox(s: Session, rt: Runtime, now: datetime, size: int) -> int:
@@ -370,16 +375,7 @@ SESSIONS_KEEP = timedelta(days=1)
 
 def prune_sessions(s: Session, rt: Runtime, now: datetime, size: int) -> int:
     """Delete login sessions a day after their lifetime ran out (ended ones included)."""
-    condition = AuthSession.expires_at < now - SESSIONS_KEEP
-    ids = _due_ids(s, AuthSession, condition, size)
-    if not ids:
-        return 0
-    result = s.execute(
-        delete(AuthSession)
-        .where(AuthSession.id.in_(ids), condition)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return _prune(s, AuthSession, AuthSession.expires_at < now - SESSIONS_KEEP, size)
 
 
 JOBS: dict[str, Job] = {

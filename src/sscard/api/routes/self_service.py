@@ -10,7 +10,6 @@ from sscard.access.disclosure import Resource
 from sscard.access.full_views import FullView, show_in_full
 from sscard.access.model import Actor, require
 from sscard.accounts import inquiry
-from sscard.accounts.schemas import ContributionRead, EntryRead
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
 from sscard.api.schemas import CardPage, CardRead, PersonRead
 from sscard.api.self_schemas import (
@@ -60,24 +59,7 @@ def my_account(
     s: ReadSession, actor: CurrentActor, after: str | None = None, limit: int = 50
 ) -> SelfAccountRead:
     """Q-1: my medical account's balance, entries (newest first) and payment records."""
-    st = inquiry.statement(s, person_id=_me(actor), after=after, limit=limit)
-    return SelfAccountRead(
-        balance_fen=st.balance_fen,
-        old_card_balance_fen=st.old_card_balance_fen,
-        entries=[
-            EntryRead(
-                id=e.id,
-                transaction_id=t.id,
-                kind=t.kind,
-                amount_fen=e.amount_fen,
-                at=e.created_at,
-                org_id=t.org_id,
-            )
-            for e, t in st.entries.items
-        ],
-        next=st.entries.next,
-        contributions=[ContributionRead.model_validate(c) for c in st.contributions],
-    )
+    return SelfAccountRead.of(inquiry.statement(s, person_id=_me(actor), after=after, limit=limit))
 
 
 @router.get("/self/access-log", response_model=AccessLogPage)
