@@ -64,6 +64,9 @@ class Card(Base):
         Index("ix_cards_state_handout_due", "state", "handout_due"),
         # A bank's or a unit's card list walks its cards by id (cursor pagination, S-1).
         Index("ix_cards_bank_id", "bank_code", "id"),
+        # A bank's own customers (S-1 scope of GET /persons): a semi-join walks it in
+        # person order, whatever the bank's share of the region.
+        Index("ix_cards_bank_person", "bank_code", "person_id"),
         Index("ix_cards_unit_id", "unit_org_id", "id"),
     )
 

@@ -1,7 +1,7 @@
 """Partner events: the outbox, webhook subscriptions, deliveries (dead letters) and attempts.
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0008
 Create Date: 2026-12-01 08:28:32.997816
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import sscard.db.base
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

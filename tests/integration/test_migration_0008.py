@@ -1,4 +1,4 @@
-"""Migration 0010 on a database that already holds clear ID and bank card numbers.
+"""Migration 0008 on a database that already holds clear ID and bank card numbers.
 
 A database is built at revision 0006 (before personal data was sealed), given rows in
 clear with raw SQL, then upgraded to head: every value comes out sealed, every blind
@@ -130,7 +130,7 @@ def _clear_rows(engine: Engine) -> dict[str, Any]:
     return {"numbers": numbers, "persons": persons, "card": card}
 
 
-def test_migration_0010_seals_clear_rows_and_keeps_them_searchable(at_0006: Engine) -> None:
+def test_migration_0008_seals_clear_rows_and_keeps_them_searchable(at_0006: Engine) -> None:
     rows = _clear_rows(at_0006)
     upgrade(at_0006)
     check(at_0006)  # the migrated schema is the models' schema
@@ -162,7 +162,7 @@ def test_migration_0010_seals_clear_rows_and_keeps_them_searchable(at_0006: Engi
         assert (req.old_value, req.new_value) == (rows["numbers"][1], rows["numbers"][2])
 
 
-def test_migration_0010_without_the_keys_stops_with_a_clear_message(
+def test_migration_0008_without_the_keys_stops_with_a_clear_message(
     at_0006: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _clear_rows(at_0006)
@@ -170,7 +170,7 @@ def test_migration_0010_without_the_keys_stops_with_a_clear_message(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SSCARD_KEY_DIR", str(tmp_path / "no-keys"))
     install(SOCIAL, None)
-    with pytest.raises(KeyUnavailable, match=r"migration 0010 .* SSCARD_DATA_KEY"):
+    with pytest.raises(KeyUnavailable, match=r"migration 0008 .* SSCARD_DATA_KEY"):
         upgrade(at_0006)
     with at_0006.connect() as conn:  # nothing changed: still 0006, numbers still in clear
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"

@@ -1,6 +1,6 @@
 """append-only audit chain: the chain head, sealing and filter indexes, triggers
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 08:20:20.474874
 
@@ -18,7 +18,7 @@ from alembic import op
 
 import sscard.db.base
 
-revision: str = "0008"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

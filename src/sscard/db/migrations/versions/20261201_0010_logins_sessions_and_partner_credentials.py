@@ -1,6 +1,6 @@
 """logins sessions and partner credentials
 
-Revision ID: 0007
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-01 08:23:21.530819
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import sscard.db.base
 
-revision: str = "0007"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

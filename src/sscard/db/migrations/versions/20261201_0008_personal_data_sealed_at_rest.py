@@ -7,8 +7,8 @@ Rows already stored are sealed here, in batches, with the keys the application u
 (``sscard.core.protect``): the social side's for the social tables, the bank's own
 for the bank's (C-1). Without those keys the upgrade stops and says which is missing.
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 08:21:13.658155
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 from sscard.core.keys import KeyUnavailable
 from sscard.core.protect import BANK, SOCIAL, Keyrings, Side, keyrings
 
-revision: str = "0010"
-down_revision: str | None = "0008"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -63,7 +63,7 @@ def _rings(side: Side) -> Keyrings:
         return keyrings(side)
     except KeyUnavailable as exc:
         raise KeyUnavailable(
-            f"migration 0010 seals the ID and bank card numbers already stored and needs "
+            f"migration 0008 seals the ID and bank card numbers already stored and needs "
             f"the {side.name} side's data and index keys: {exc}"
         ) from None
 
