@@ -8,12 +8,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
+from sscard.audit.tables import AuditRecord
 from sscard.cards.model import CardState
+from sscard.events import endpoints, fanout
 from sscard.events.delivery import deliver
+from sscard.events.tables import OutboxEvent, WebhookDelivery
 from sscard.register.model import OrgKind
 from sscard.runtime import Runtime
+from tests.e2e.test_auth_api import (
+    bearer,
+    cardholder,
+    login,
+    member,
+    register,
+    self_login,
+    session_of,
+)
 from tests.events_receiver import receiver
 from tests.factories import World
 
@@ -150,3 +163,102 @@ def test_dead_letters_attempts_redelivery_and_replay_over_http(
         assert replay == {"queued": 2, "next": None}
         deliver(rt)
         assert len(partner.delivered()) == 3
+
+
+def test_an_endpoint_whose_host_does_not_resolve_is_refused_saying_what_to_do(
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = {"partner.example": ["93.184.216.34"], "intranet.example": ["10.2.3.4"]}
+    monkeypatch.setattr(endpoints, "resolve", lambda host: table.get(host, []))
+    bank = auth(world, OrgKind.BANK, "ICBC")
+    for url in ("https://nowhere.example/hook", "https://intranet.example/hook"):
+        refused = client.post("/webhooks", headers=bank, json={"url": url})
+        problem = refused.json()
+        assert (refused.status_code, problem["code"], problem["field"]) == (
+            422,
+            "unsafe_endpoint",
+            "url",
+        ), url
+        assert "A/AAAA records all point to public internet addresses" in problem["detail"]
+        assert "10.2.3.4" not in refused.text
+    made = client.post("/webhooks", headers=bank, json={"url": "https://partner.example/hook"})
+    assert made.status_code == 201, made.text
+
+
+def test_logins_credentials_and_self_service_write_no_partner_event(
+    world: World, client: TestClient, rt: Runtime
+) -> None:
+    _, _, org = member(world, kind=OrgKind.HOSPITAL, login="boss", role="administrator")
+    person, card_number = cardholder(world)
+    center = auth(world, OrgKind.CENTER)
+    hook = ok(client.post("/webhooks", headers=center, json={"url": "http://127.0.0.1:9/c"}), 201)
+    assert hook["event_types"] == ["*"]  # the center hears of everything
+    deliver(rt)  # what came before is fanned out
+    before = _outbox(rt)
+    queued = _owed(rt, hook["id"])
+
+    refused = login(client, "ATTACKER-CHOSEN", "nobody", "wrong password 1")  # anonymous
+    assert refused.status_code == 401
+    assert login(client, org, "boss", "wrong password 1").status_code == 401
+    admin = session_of(client, org, "boss")  # a successful login
+    made = ok(client.post("/credentials", headers=bearer(admin), json={"system_name": "HIS"}), 201)
+    ok(client.post(f"/credentials/{made['id']}/rotations", headers=bearer(admin), json={}))
+    assert register(client, person, card_number).status_code == 201  # self-service login
+    assert self_login(client, person).status_code == 201
+
+    with rt.uow() as uow:
+        written = set(
+            uow.session.scalars(select(AuditRecord.action).where(AuditRecord.id > before[1]))
+        )
+    assert {
+        "auth.login_failed",
+        "auth.session_opened",
+        "credential.created",
+        "credential.rotated",
+        "self.login_registered",
+    } <= written  # the changes were audited...
+    assert _outbox(rt)[0] == before[0]  # ...and none of them became a partner event
+    deliver(rt)
+    assert _owed(rt, hook["id"]) == queued  # nothing more for the center's "*" webhook
+
+
+def _owed(rt: Runtime, sub_id: int) -> int:
+    with rt.uow() as uow:
+        return int(
+            uow.session.scalar(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(WebhookDelivery.subscription_id == sub_id)
+            )
+            or 0
+        )
+
+
+def _outbox(rt: Runtime) -> tuple[int, int]:
+    """(outbox events, last audit record id)."""
+    with rt.uow() as uow:
+        s = uow.session
+        return (
+            int(s.scalar(select(func.count()).select_from(OutboxEvent)) or 0),
+            int(s.scalar(select(func.max(AuditRecord.id))) or 0),
+        )
+
+
+def test_a_repeated_replay_queues_nothing_twice_and_a_full_queue_is_refused(
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank = auth(world, OrgKind.BANK, "ICBC")
+    made = ok(client.post("/webhooks", headers=bank, json={"url": "http://127.0.0.1:9/x"}), 201)
+    path = f"/webhooks/{made['id']}"
+    ok(client.post(f"{path}/pause", headers=bank))
+    world.card(CardState.RECEIVED)
+    world.card(CardState.RECEIVED)
+    deliver(world.rt)  # fans out: every event is pending (paused)
+    for _ in range(3):
+        again = ok(client.post(f"{path}/replays", headers=bank, json={"after": None}), 202)
+        assert again == {"queued": 0, "next": None}
+    monkeypatch.setattr(fanout, "MAX_PENDING", 2)
+    full = client.post(f"{path}/replays", headers=bank, json={"after": None})
+    problem = full.json()
+    assert (full.status_code, problem["code"]) == (409, "replay_backlog")
+    assert "ask again with the same cursor" in problem["detail"]

@@ -6,8 +6,9 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx2
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from standardwebhooks import Webhook
 
 from sscard.access.model import SYSTEM
@@ -17,11 +18,16 @@ from sscard.cards import service as cards
 from sscard.cards.model import CardState
 from sscard.core.errors import DomainError, IllegalTransition
 from sscard.core.pagination import encode_cursor
-from sscard.events import service
+from sscard.events import endpoints, fanout, service
 from sscard.events.delivery import deliver
 from sscard.events.fanout import fan_out
 from sscard.events.model import JITTER, MAX_ATTEMPTS, SCHEDULE
-from sscard.events.tables import OutboxEvent, WebhookDelivery
+from sscard.events.tables import (
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from sscard.jobs.sweeper import sweep
 from sscard.register import service as register
 from sscard.register.model import OrgKind
@@ -30,6 +36,12 @@ from tests.events_receiver import receiver
 from tests.factories import World
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers listen on 127.0.0.1, and the deliverer checks every attempt."""
+    monkeypatch.setenv("SSCARD_WEBHOOK_ALLOW_LOOPBACK", "1")
 
 
 def _events(world: World, **where: object) -> list[OutboxEvent]:
@@ -220,7 +232,14 @@ def test_s1_a_hospital_hears_of_a_card_once_presented_to_it(world: World) -> Non
     card = world.card(CardState.RECEIVED)
     hospital = world.actor(OrgKind.HOSPITAL)
     with world.rt.uow() as uow:
-        cards.activate(uow, world.rt, actor=hospital, card_id=card.id, channel="hospital")
+        cards.activate(
+            uow,
+            world.rt,
+            actor=hospital,
+            card_id=card.id,
+            channel="hospital",
+            card_number=card.card_number,
+        )
     _fan_out(world)
     with world.rt.uow() as uow:
         seen, _ = service.events(uow.session, world.rt, actor=hospital, after=None, limit=100)
@@ -419,3 +438,214 @@ def test_outbox_a_set_based_batch_costs_one_insert_for_all_its_events(world: Wor
     assert [st for st in statements if st != "SAVEPOINT"] == ["INSERT", "INSERT"]
     assert _count(world) == before + 200
     assert {e.unit_org_id for e in _events(world, type="card.handout_overdue")} == {7}
+
+
+# ------------------------------------------------------------------ endpoints
+
+
+class _DNS:
+    """The resolver seam (``endpoints.resolve``): tests cannot use real DNS."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.table: dict[str, list[str]] = {}
+        self.asked: list[str] = []
+        monkeypatch.setattr(endpoints, "resolve", self)
+
+    def __call__(self, host: str) -> list[str]:
+        self.asked.append(host)
+        return list(self.table.get(host, []))
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> _DNS:
+    return _DNS(monkeypatch)
+
+
+class _Capture:
+    """An HTTP client whose transport records each request instead of sending it."""
+
+    def __init__(self, status: int = 204) -> None:
+        self.requests: list[httpx2.Request] = []
+        self.client = httpx2.Client(transport=httpx2.MockTransport(self._answer))
+        self.status = status
+
+    def _answer(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        return httpx2.Response(self.status)
+
+
+def _bank_attempts(world: World, sub_id: int) -> list[WebhookAttempt]:
+    with world.rt.uow() as uow:
+        return list(
+            service.attempts(
+                uow.session,
+                actor=world.actor(OrgKind.BANK, "ICBC"),
+                subscription_id=sub_id,
+                after=None,
+                limit=100,
+            ).items
+        )
+
+
+def test_a_host_that_does_not_resolve_is_refused_at_registration(
+    world: World, dns: _DNS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSCARD_WEBHOOK_ALLOW_LOOPBACK")
+    dns.table["internal.example"] = ["10.0.0.5"]
+    for url in ("https://nowhere.example/hook", "https://internal.example/hook"):
+        with pytest.raises(DomainError) as refused, world.rt.uow() as uow:
+            service.subscribe(
+                uow,
+                world.rt,
+                actor=world.actor(OrgKind.BANK, "ICBC"),
+                url=url,
+                event_types=["*"],
+            )
+        assert (refused.value.code, refused.value.status) == ("unsafe_endpoint", 422)
+    assert dns.asked == ["nowhere.example", "internal.example"]
+    # and a resolver passed in is used instead of the module's
+    with world.rt.uow() as uow:
+        made = service.subscribe(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.BANK, "ICBC"),
+            url="https://partner.example/hook",
+            event_types=["*"],
+            resolver=lambda host: ["93.184.216.34"],
+        )
+    assert made.subscription.url == "https://partner.example/hook"
+
+
+@pytest.mark.parametrize("rebound", ["10.0.0.5", "169.254.169.254", "127.0.0.1", "::ffff:10.1.1.1"])
+def test_a_host_rebound_to_a_private_address_after_registration_is_never_sent_to(
+    world: World, dns: _DNS, monkeypatch: pytest.MonkeyPatch, rebound: str
+) -> None:
+    monkeypatch.delenv("SSCARD_WEBHOOK_ALLOW_LOOPBACK")
+    dns.table["partner.example"] = ["93.184.216.34"]
+    with world.rt.uow() as uow:
+        sub = service.subscribe(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.BANK, "ICBC"),
+            url="https://partner.example/hook",
+            event_types=["card.activated"],
+        ).subscription
+    world.card(CardState.ACTIVE)
+    dns.table["partner.example"] = ["93.184.216.34", rebound]  # DNS rebinding
+    capture = _Capture()
+    report = deliver(world.rt, client=capture.client)
+    assert capture.requests == []  # nothing left the building
+    assert report.counts["retry"] == 1
+    [tried] = _bank_attempts(world, sub.id)
+    assert (tried.status_code, tried.error, tried.duration_ms, tried.outcome) == (
+        None,
+        "unsafe_endpoint",
+        0,
+        "retry",
+    )
+    [(pending, _)] = _deliveries(world, sub.id)
+    assert (pending.state, pending.attempts, pending.last_error) == (
+        "pending",
+        1,
+        "unsafe_endpoint",
+    )
+    assert pending.next_attempt_at > world.rt.now()  # retried like any failure
+    # back on a public address: the retry goes out, to the address that was checked
+    dns.table["partner.example"] = ["93.184.216.34"]
+    world.clock.advance(_wait(1))
+    _real_time(world)
+    assert deliver(world.rt, client=capture.client).counts["delivered"] == 1
+    [sent] = capture.requests
+    assert (sent.url.host, sent.url.scheme) == ("93.184.216.34", "https")
+    assert sent.headers["host"] == "partner.example"
+    assert sent.extensions["sni_hostname"] == "partner.example"  # TLS checks the name
+    assert sent.headers["connection"] == "close"  # no pooled reuse for another name
+    assert Webhook(_secret_of(world, sub.id)).verify(sent.content, dict(sent.headers))
+
+
+def _secret_of(world: World, sub_id: int) -> str:
+    with world.rt.uow() as uow:
+        found = uow.session.get(WebhookSubscription, sub_id)
+        assert found is not None
+        return found.secret
+
+
+def test_delivery_connects_to_the_checked_address_with_the_original_host(
+    world: World, dns: _DNS
+) -> None:
+    dns.table["partner.example"] = ["127.0.0.1"]
+    with receiver() as partner:
+        port = partner.url.split(":")[2].split("/")[0]
+        url = f"http://partner.example:{port}/hooks"
+        sub = _subscribe(world, OrgKind.BANK, url, ["card.activated"], bank="ICBC")
+        world.card(CardState.ACTIVE)
+        _real_time(world)
+        assert deliver(world.rt).counts["delivered"] == 1  # no real DNS was asked
+        [got] = partner.delivered()
+        assert got.headers["host"] == f"partner.example:{port}"
+        assert Webhook(sub.secret).verify(got.body, got.headers)["type"] == "card.activated"
+        # loopback is only for tests and the demo: without it the same host is refused
+        world.card(CardState.ACTIVE)
+        report = deliver(world.rt, allow_loopback=False)
+        assert report.counts["retry"] == 1
+        assert len(partner.requests) == 1
+    assert dns.asked.count("partner.example") == 3  # at registration and at each attempt
+
+
+# ------------------------------------------------------------------ replays are bounded
+
+
+def _replay(world: World, sub_id: int, after: str | None = None) -> tuple[int, str | None]:
+    with world.rt.uow() as uow:
+        return service.replay(
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.BANK, "ICBC"),
+            subscription_id=sub_id,
+            after=after,
+        )
+
+
+def _pending_of(world: World, sub_id: int) -> list[int]:
+    return [e.id for d, e in _deliveries(world, sub_id) if d.state == "pending"]
+
+
+def test_a_replay_skips_events_already_pending_for_the_webhook(world: World) -> None:
+    sub = _subscribe(world, OrgKind.BANK, "http://127.0.0.1:9/x", ["card.*"], bank="ICBC")
+    bank = world.actor(OrgKind.BANK, "ICBC")
+    with world.rt.uow() as uow:
+        service.set_paused(
+            uow, world.rt, actor=bank, subscription_id=sub.subscription.id, paused=True
+        )
+    world.card(CardState.RECEIVED)
+    _fan_out(world)
+    fanned = _pending_of(world, sub.subscription.id)
+    assert len(fanned) == 3
+    assert _replay(world, sub.subscription.id) == (0, None)  # all three still pending
+    for _ in range(5):
+        assert _replay(world, sub.subscription.id) == (0, None)
+    assert _pending_of(world, sub.subscription.id) == fanned  # no duplicates
+
+
+def test_a_replay_is_refused_while_the_webhooks_queue_is_full(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "MAX_PENDING", 4)
+    sub = _subscribe(world, OrgKind.BANK, "http://127.0.0.1:9/x", ["*"], bank="ICBC")
+    world.cards(2, CardState.RECEIVED)  # more than 4 events for the bank
+    _fan_out(world)
+    with world.rt.uow() as uow:  # delivered long ago: a replay may send them again
+        uow.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.subscription_id == sub.subscription.id)
+            .values(state="delivered")
+        )
+        uow.commit()
+    queued, more = _replay(world, sub.subscription.id)
+    assert queued == 4  # up to the bound,
+    assert more is not None  # with the cursor to go on
+    with pytest.raises(DomainError) as refused:
+        _replay(world, sub.subscription.id, more)
+    assert (refused.value.code, refused.value.status) == ("replay_backlog", 409)
+    assert refused.value.extra == {"pending": 4, "max_pending": 4}
+    assert len(_pending_of(world, sub.subscription.id)) == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, insert, select
 
 from sscard.db.engine import make_engine
@@ -14,6 +15,12 @@ from tests.events_receiver import receiver
 from tests.integration.test_cli import _operator_shell, db_url, invoke, sweep_counts
 
 __all__ = ["_operator_shell", "db_url"]  # the fixtures: a clean shell, a fresh database
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers listen on 127.0.0.1, and the deliverer checks every attempt."""
+    monkeypatch.setenv("SSCARD_WEBHOOK_ALLOW_LOOPBACK", "1")
 
 
 def test_events_deliver_fans_out_and_sends_every_due_webhook_once(db_url: str) -> None:

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,12 @@ from tests.factories import World
 from tests.integration.test_concurrency_pg import committed, race
 
 __all__ = ["committed"]  # the fixture: a world whose units of work really commit
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers listen on 127.0.0.1, and the deliverer checks every attempt."""
+    monkeypatch.setenv("SSCARD_WEBHOOK_ALLOW_LOOPBACK", "1")
 
 
 def test_three_concurrent_deliverers_never_send_one_event_twice(committed: World) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +14,9 @@ from standardwebhooks import Webhook
 
 from sscard.cards.model import Action
 from sscard.core.errors import InvalidInput
+from sscard.events import endpoints
 from sscard.events.model import (
+    INTERNAL_FAMILIES,
     MAX_ATTEMPTS,
     SCHEDULE,
     Event,
@@ -22,6 +28,7 @@ from sscard.events.model import (
     check_event_types,
     check_url,
     event_type,
+    known_families,
     matches,
     new_secret,
     outcome,
@@ -30,6 +37,7 @@ from sscard.events.model import (
     retry_delay,
     scrub,
     signing_input,
+    unsafe_address,
     visible_to,
 )
 from sscard.register.model import OrgKind
@@ -203,3 +211,208 @@ def test_loopback_endpoints_only_when_allowed_and_resolved_addresses_count() -> 
     assert check_url("https://partner.example/x", allow_loopback=False, addresses=["93.184.216.34"])
     with pytest.raises(UnsafeEndpoint):
         check_url("https://partner.example/x", allow_loopback=False, addresses=["10.0.0.5"])
+
+
+# ------------------------------------------------------------------ internal audit actions
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "sscard"
+AUDIT_WRITERS = {"record", "record_many", "_audit"}
+DOTTED = re.compile(r"[a-z_]+\.[a-z_]+")
+
+
+def _names_action(target: ast.expr) -> bool:
+    """``action = ...`` or ``action, other = ...``."""
+    if isinstance(target, ast.Tuple):
+        return any(_names_action(t) for t in target.elts)
+    return isinstance(target, ast.Name) and target.id == "action"
+
+
+def _audit_actions() -> tuple[set[str], set[str]]:
+    """Every audit action the code writes, read from its source: ``action=`` literals
+    (both sides of a conditional), literals handed to the audit writers, and the
+    family of each ``action=f"<family>.{...}"``. Answers (actions, families)."""
+    actions: set[str] = set()
+    families: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.expr] = []
+            if isinstance(node, ast.keyword) and node.arg == "action":
+                values.append(node.value)
+            elif isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in AUDIT_WRITERS:
+                    values.extend(node.args)
+            elif isinstance(node, ast.Assign) and any(_names_action(t) for t in node.targets):
+                values.extend(
+                    node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+                )
+            for value in values:
+                for v in (value.body, value.orelse) if isinstance(value, ast.IfExp) else (value,):
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                        if DOTTED.fullmatch(v.value):
+                            actions.add(v.value)
+                    elif isinstance(v, ast.JoinedStr) and v.values:
+                        first = v.values[0]
+                        if isinstance(first, ast.Constant) and str(first.value).endswith("."):
+                            families.add(str(first.value)[:-1])
+    return actions, families
+
+
+def test_every_audit_action_the_code_writes_is_a_partner_event_or_internal() -> None:
+    actions, families = _audit_actions()
+    # what the scan must find (else it has gone blind), including the indirect ones
+    assert {
+        "auth.login_failed",
+        "auth.locked",
+        "auth.session_opened",
+        "credential.rotated",
+        "self.login_registered",
+        "self.password_reset",
+        "staff.password_reset",
+        "keys.data_rotated",
+        "keys.index_rotated",
+        "card.order",
+        "person.registered",
+    } <= actions
+    assert {"card", "webhook", "disclosure", "inquiry", "medical_password"} <= families
+    families |= {"bank_account"}  # f"{SUBJECT}.{action}" in sscard.bank (SUBJECT there)
+    partner = known_families()
+    unclassified = {a for a in actions if a.partition(".")[0] not in partner | INTERNAL_FAMILIES}
+    assert unclassified == set(), "classify these families as partner events or internal"
+    assert families - (partner | INTERNAL_FAMILIES) == set()
+    assert not partner & INTERNAL_FAMILIES
+    for action in actions:
+        family = action.partition(".")[0]
+        if family in INTERNAL_FAMILIES:
+            assert event_type(action) is None, action
+        else:
+            assert (event_type(action) or "").partition(".")[0] == family, action
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "auth.login_failed",
+        "auth.locked",
+        "auth.session_opened",
+        "auth.session_ended",
+        "auth.totp_enrolled",
+        "auth.totp_enabled",
+        "credential.created",
+        "credential.rotated",
+        "credential.revoked",
+        "self.login_registered",
+        "self.password_reset",
+        "staff.password_reset",
+        "staff.unlocked",
+        "keys.data_rotated",
+        "keys.index_rotated",
+        "audit.sealed",
+        "disclosure.id_number",
+        "inquiry.get_person",
+    ],
+)
+def test_login_credential_self_service_and_key_actions_are_not_partner_events(
+    action: str,
+) -> None:
+    assert event_type(action) is None
+
+
+def test_an_unknown_family_is_not_a_partner_event_either() -> None:
+    assert event_type("brand_new.thing_happened") is None
+
+
+# ------------------------------------------------------------------ addresses and pinning
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.5",
+        "172.16.3.4",
+        "192.168.1.1",
+        "100.64.0.1",  # shared (carrier-grade NAT)
+        "127.0.0.1",
+        "169.254.169.254",  # cloud metadata
+        "0.0.0.0",  # noqa: S104 - an address to refuse, not one to bind
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "192.0.2.10",  # documentation
+        "::",
+        "::1",
+        "fe80::1",
+        "fe80::1%eth0",
+        "fc00::1",
+        "ff02::1",
+        "2001:db8::1",
+        "::ffff:10.0.0.1",  # IPv4-mapped
+        "::ffff:169.254.169.254",
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "not-an-address",
+    ],
+)
+def test_unsafe_addresses_are_every_non_public_one(address: str) -> None:
+    assert unsafe_address(address, allow_loopback=False)
+
+
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
+def test_public_addresses_are_safe(address: str) -> None:
+    assert not unsafe_address(address, allow_loopback=False)
+
+
+def test_loopback_only_is_let_through_when_allowed() -> None:
+    assert not unsafe_address("127.0.0.1", allow_loopback=True)
+    assert not unsafe_address("::1", allow_loopback=True)
+    assert unsafe_address("10.0.0.5", allow_loopback=True)
+    assert unsafe_address("169.254.169.254", allow_loopback=True)
+
+
+def _dns(table: dict[str, list[str]]) -> Callable[[str], list[str]]:
+    return lambda host: table.get(host, [])
+
+
+def test_a_host_that_does_not_resolve_is_refused_with_what_to_do() -> None:
+    with pytest.raises(UnsafeEndpoint) as refused:
+        endpoints.pin("https://nowhere.example/x", allow_loopback=False, resolver=_dns({}))
+    assert refused.value.code == "unsafe_endpoint"
+    assert refused.value.field == "url"
+    assert "A/AAAA" in refused.value.detail
+
+
+def test_a_host_with_any_private_address_is_refused_in_the_same_words() -> None:
+    dns = _dns({"mixed.example": ["93.184.216.34", "10.0.0.5"], "nowhere.example": []})
+    with pytest.raises(UnsafeEndpoint) as mixed:
+        endpoints.pin("https://mixed.example/x", allow_loopback=False, resolver=dns)
+    with pytest.raises(UnsafeEndpoint) as nowhere:
+        endpoints.pin("https://nowhere.example/x", allow_loopback=False, resolver=dns)
+    # one answer: the refusal tells nothing about which internal names exist
+    assert mixed.value.detail.replace("mixed", "nowhere") == nowhere.value.detail
+
+
+def test_a_target_is_pinned_to_the_checked_address_keeping_the_name_for_host_and_tls() -> None:
+    dns = _dns({"partner.example": ["93.184.216.34", "93.184.216.35"]})
+    target = endpoints.pin(
+        "https://partner.example:8443/hooks?x=1", allow_loopback=False, resolver=dns
+    )
+    assert target.url == "https://93.184.216.34:8443/hooks?x=1"
+    assert (target.address, target.host_header, target.sni_hostname) == (
+        "93.184.216.34",
+        "partner.example:8443",
+        "partner.example",
+    )
+    v6 = endpoints.pin(
+        "http://partner.example/h",
+        allow_loopback=False,
+        resolver=_dns({"partner.example": ["2606:4700::1111"]}),
+    )
+    assert (v6.url, v6.host_header, v6.sni_hostname) == (
+        "http://[2606:4700::1111]/h",
+        "partner.example",
+        None,  # no TLS
+    )
+    literal = endpoints.pin("https://93.184.216.34/h", allow_loopback=False, resolver=_dns({}))
+    assert (literal.url, literal.sni_hostname) == ("https://93.184.216.34/h", None)

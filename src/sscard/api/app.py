@@ -61,7 +61,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         thread = SweeperThread(rt, interval) if interval > 0 else None
-        deliverer = DeliveryThread(rt, every) if every > 0 else None
+        # The demo's partners are on this machine: its deliveries may go to 127.0.0.1.
+        deliverer = (
+            DeliveryThread(rt, every, allow_loopback=True if demo else None) if every > 0 else None
+        )
         for started in (thread, deliverer):
             if started:
                 started.start()

@@ -7,6 +7,12 @@ subscription's deliveries one after another. While the oldest one fails, later
 ones wait; one that fails for good becomes a dead letter and the queue moves on.
 No database transaction is open during an HTTP call: each send reads in one short
 transaction and records its attempt in another.
+
+Every attempt resolves the endpoint's host again, checks every address (as at
+registration: DNS answers can change, e.g. rebinding to 10.x or 169.254.169.254) and
+connects to the checked address only (``endpoints.pin``). A refused address is a
+failed attempt like any other (error class ``unsafe_endpoint``, nothing sent), retried
+on the usual schedule.
 """
 
 from __future__ import annotations
@@ -28,10 +34,13 @@ from standardwebhooks import Webhook
 
 from sscard import __version__
 from sscard.db.engine import is_postgres
+from sscard.events import endpoints
+from sscard.events.endpoints import Resolver, Target
 from sscard.events.fanout import fan_out
 from sscard.events.model import (
     Event,
     Outcome,
+    UnsafeEndpoint,
     body_of,
     outcome,
     partner_payload,
@@ -74,9 +83,18 @@ def deliver(
     subscriptions: int = 100,
     per_subscription: int = 100,
     fan_out_batch: int = 1000,
+    allow_loopback: bool | None = None,
+    resolver: Resolver | None = None,
 ) -> DeliveryReport:
-    """Fan out new events and send what is due, once (the server's thread repeats it)."""
+    """Fan out new events and send what is due, once (the server's thread repeats it).
+
+    ``allow_loopback`` (default: ``SSCARD_WEBHOOK_ALLOW_LOOPBACK``) lets endpoints on
+    127.0.0.1 through; ``resolver`` (default: ``endpoints.resolve``) resolves hosts."""
     report = DeliveryReport()
+    reach = _Reach(
+        allow_loopback=endpoints.loopback_allowed() if allow_loopback is None else allow_loopback,
+        resolver=resolver,
+    )
     while True:
         with rt.uow() as uow:
             done = fan_out(uow.session, rt.now(), fan_out_batch)
@@ -90,7 +108,7 @@ def deliver(
     try:
         for sub_id in _lease(rt, owner, subscriptions):
             try:
-                _serve(rt, http, sub_id, owner, per_subscription, report)
+                _serve(rt, http, reach, sub_id, owner, per_subscription, report)
             finally:
                 _release(rt, sub_id, owner)
     finally:
@@ -231,14 +249,51 @@ def signed_headers(msg_id: str, at: datetime, body: str, secrets: list[str]) -> 
     }
 
 
-def _post(http: httpx2.Client, request: _Request) -> tuple[int | None, str | None, int]:
-    """POST once: (status, error class, milliseconds). Never raises for the partner's
-    faults; the error is a class name only (no message, URL or secret)."""
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """How endpoints are resolved and which addresses may be reached, for one run."""
+
+    allow_loopback: bool
+    resolver: Resolver | None
+
+
+UNSAFE = "unsafe_endpoint"  # the error class of an attempt refused before sending
+
+
+def _send(
+    http: httpx2.Client, reach: _Reach, request: _Request
+) -> tuple[int | None, str | None, int]:
+    """Resolve and check the endpoint now, then POST to the checked address only. A
+    refused address sends nothing and records only ``unsafe_endpoint`` (no address,
+    no timing: the attempts page must not probe the internal network)."""
+    try:
+        target = endpoints.pin(
+            request.url, allow_loopback=reach.allow_loopback, resolver=reach.resolver
+        )
+    except UnsafeEndpoint:
+        return None, UNSAFE, 0
+    return _post(http, request, target)
+
+
+def _post(
+    http: httpx2.Client, request: _Request, target: Target
+) -> tuple[int | None, str | None, int]:
+    """POST once to the pinned target: (status, error class, milliseconds). Never raises
+    for the partner's faults; the error is a class name only (no message, URL or secret)."""
+    headers = {**request.headers, "host": target.host_header}
+    extensions: dict[str, object] = {}
+    if target.sni_hostname is not None:
+        # TLS to the checked IP, but SNI and certificate verification on the name.
+        extensions["sni_hostname"] = target.sni_hostname
+        # The pool keys connections by IP: never hand this one to another host name.
+        headers["connection"] = "close"
     started = time.monotonic()
     status: int | None = None
     error: str | None = None
     try:
-        response = http.post(request.url, content=request.body.encode(), headers=request.headers)
+        response = http.post(
+            target.url, content=request.body.encode(), headers=headers, extensions=extensions
+        )
         status = response.status_code
         if not 200 <= status < 300:
             error = f"http_{status}"
@@ -252,6 +307,7 @@ def _post(http: httpx2.Client, request: _Request) -> tuple[int | None, str | Non
 def _serve(
     rt: Runtime,
     http: httpx2.Client,
+    reach: _Reach,
     sub_id: int,
     owner: str,
     limit: int,
@@ -263,7 +319,7 @@ def _serve(
             request = _next_request(uow.session, rt, sub_id, owner)
         if request is None:
             return
-        status, error, duration = _post(http, request)
+        status, error, duration = _send(http, reach, request)
         with rt.uow() as uow:
             result = _record(uow.session, rt, sub_id, owner, request, status, error, duration)
             if result is None:  # the lease was lost: someone else serves it now
@@ -333,17 +389,18 @@ def _record(
 class DeliveryThread(threading.Thread):
     """Runs the deliverer inside the server every ``interval`` seconds."""
 
-    def __init__(self, rt: Runtime, interval: float) -> None:
+    def __init__(self, rt: Runtime, interval: float, *, allow_loopback: bool | None = None) -> None:
         super().__init__(name="sscard-webhooks", daemon=True)
         self.rt = rt
         self.interval = interval
+        self.allow_loopback = allow_loopback  # None: SSCARD_WEBHOOK_ALLOW_LOOPBACK
         self.stopped = threading.Event()
 
     def run(self) -> None:
         with new_client() as http:
             while not self.stopped.wait(self.interval):
                 try:
-                    deliver(self.rt, client=http)
+                    deliver(self.rt, client=http, allow_loopback=self.allow_loopback)
                 except Exception as exc:  # keep delivering; the next run retries
                     # Type and place only: a message could carry personal data.
                     tb = exc.__traceback__

@@ -12,14 +12,23 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from sscard.applications.tables import Application, Batch
 from sscard.cards.tables import Card
 from sscard.db.counters import reserve
 from sscard.db.engine import is_postgres
-from sscard.events.model import FAMILIES, Party, Scope, audience, matches, party_keys, visible_to
+from sscard.events.model import (
+    FAMILIES,
+    Party,
+    ReplayBacklog,
+    Scope,
+    audience,
+    matches,
+    party_keys,
+    visible_to,
+)
 from sscard.events.outbox import DEAD, PENDING
 from sscard.events.tables import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from sscard.register.model import OrgKind
@@ -173,6 +182,22 @@ def visible(party: Party) -> ColumnElement[bool]:
     return and_(fanned, of_family, or_(*own))
 
 
+# A replay is refused while this many of the subscription's deliveries are pending,
+# and never queues past it: replays cannot flood ``webhook_deliveries``.
+MAX_PENDING = 10_000
+
+
+def pending_count(s: Session, subscription_id: int, cap: int) -> int:
+    """How many of the subscription's deliveries are pending, counted up to ``cap``."""
+    ids = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.subscription_id == subscription_id, WebhookDelivery.state == PENDING)
+        .limit(cap)
+        .subquery()
+    )
+    return int(s.scalar(select(func.count()).select_from(ids)) or 0)
+
+
 def queue_replay(
     s: Session,
     *,
@@ -181,13 +206,40 @@ def queue_replay(
     after: int,
     now: datetime,
     limit: int,
+    max_pending: int | None = None,
 ) -> tuple[int, int | None]:
     """Queue deliveries of the party's events after the sequence number ``after`` (at
     most ``limit`` events looked at); the count queued and, when there are more, the
-    last sequence number looked at."""
+    last sequence number looked at.
+
+    Events already pending for the subscription are skipped (one set-based NOT
+    EXISTS), and the subscription's queue never grows past ``max_pending``: a replay
+    while it is full is refused (``replay_backlog``), a replay near it looks at fewer
+    events and answers the cursor to ask again with."""
+    max_pending = MAX_PENDING if max_pending is None else max_pending
+    pending = pending_count(s, subscription.id, max_pending)
+    room = max_pending - pending
+    if room <= 0:
+        raise ReplayBacklog(
+            f"webhook {subscription.id} already has {pending} or more deliveries pending; "
+            "let them be delivered (resume the webhook if it is paused, or fix the endpoint "
+            "if they fail), then ask again with the same cursor",
+            pending=pending,
+            max_pending=max_pending,
+        )
+    limit = min(limit, room)
+    queued_already = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.event_id == OutboxEvent.id,
+            WebhookDelivery.state == PENDING,
+        )
+        .exists()
+    )
     rows = s.execute(
         select(OutboxEvent.id, OutboxEvent.seq, OutboxEvent.type)
-        .where(visible(party), OutboxEvent.seq > after)
+        .where(visible(party), OutboxEvent.seq > after, ~queued_already)
         .order_by(OutboxEvent.seq)
         .limit(limit + 1)
     ).all()

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,15 +59,35 @@ _ACCOUNT_VERBS: dict[str, str] = {
 }
 _OTHER: dict[str, str] = {"medical_password.set_at_activation": "medical_password.set"}
 
-# Changes that are internal to the service, not partner events.
-INTERNAL_FAMILIES = frozenset({"staff", "policy", "calendar", "webhook"})
+# Changes that are internal to the service, not partner events: staff and their
+# logins, sessions, second factors and machine credentials, a cardholder's own
+# self-service login, key rotation, the audit log itself, reads and full views,
+# the region's policy and calendar, and the webhooks themselves. An anonymous
+# failed login (``auth.login_failed``) names an org code the caller chose: it must
+# never reach a partner.
+INTERNAL_FAMILIES = frozenset(
+    {
+        "auth",  # auth.login_failed, auth.locked, auth.session_opened/_ended, auth.totp_*
+        "credential",  # credential.created, credential.rotated, credential.revoked
+        "self",  # self.login_registered, self.password_reset
+        "staff",  # staff.created, staff.password_reset, staff.unlocked, ...
+        "keys",  # keys.data_rotated, keys.index_rotated
+        "audit",  # the audit log's own housekeeping (sealing, verification)
+        "inquiry",  # reads (AuditKind.INQUIRY) are never events anyway
+        "disclosure",  # full views (AuditKind.DISCLOSURE) are never events anyway
+        "policy",
+        "calendar",
+        "webhook",
+    }
+)
 
 
 def event_type(action: str) -> str | None:
     """The partner event type of an audit action (``card.activate`` → ``card.activated``);
-    None for internal changes, which are not events."""
+    None for internal changes, which are not events. A family that is neither a
+    partner family nor internal is not an event either (fail closed)."""
     family, _, verb = action.partition(".")
-    if family in INTERNAL_FAMILIES or not verb:
+    if family in INTERNAL_FAMILIES or not verb or family not in known_families():
         return None
     if family == "card":
         return f"card.{_CARD_VERBS.get(verb, verb)}"
@@ -91,6 +112,7 @@ FAMILIES: dict[OrgKind, frozenset[str] | None] = {
 }
 
 
+@cache
 def known_families() -> frozenset[str]:
     """Every family a party may name in a subscription's event types."""
     named = {f for kinds in FAMILIES.values() if kinds for f in kinds}
@@ -330,6 +352,47 @@ class UnsafeEndpoint(DomainError):
     title = "Webhook endpoint refused"
 
 
+# IPv6 prefixes that carry an IPv4 address in their low 32 bits (NAT64, RFC 6052).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def unsafe_address(address: str, *, allow_loopback: bool) -> bool:
+    """Whether an endpoint must not be reached at ``address``: anything but a public
+    unicast address (private, shared, loopback unless allowed, link-local, multicast,
+    reserved, unspecified, documentation...), also when wrapped in IPv6 (IPv4-mapped,
+    6to4, NAT64). Not an IP address at all: unsafe."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return unsafe_address(str(embedded), allow_loopback=allow_loopback)
+    if ip.is_loopback:
+        return not allow_loopback
+    return (
+        not ip.is_global
+        or ip.is_private
+        or ip.is_multicast
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def unsafe_host_detail(host: str) -> str:
+    """Why a host name was refused, the same words whether it did not resolve or
+    resolved to a private address (so the answer tells nothing about internal DNS)."""
+    return (
+        f"the endpoint host {host} does not resolve to public addresses only: give a host "
+        "name whose DNS A/AAAA records all point to public internet addresses (names that "
+        "do not resolve, and private, loopback, link-local or reserved addresses, are refused)"
+    )
+
+
 def check_url(url: str, *, allow_loopback: bool, addresses: Iterable[str] = ()) -> str:
     """An endpoint URL: http(s), a host, no credentials; private-network targets refused
     (loopback only when allowed, for tests and the demo). ``addresses`` are the
@@ -345,20 +408,29 @@ def check_url(url: str, *, allow_loopback: bool, addresses: Iterable[str] = ()) 
     if len(url) > 500:
         raise UnsafeEndpoint("the endpoint URL is longer than 500 characters", field="url")
     host = parts.hostname
-    candidates = [host, *addresses]
+    literal = [host]
     if host == "localhost" or host.endswith(".localhost"):
-        candidates.append("127.0.0.1")
-    for candidate in candidates:
+        literal.append("127.0.0.1")
+    for candidate in literal:
         try:
-            ip = ipaddress.ip_address(candidate)
+            ipaddress.ip_address(candidate)
         except ValueError:
             continue
-        if ip.is_loopback and allow_loopback:
-            continue
-        if not ip.is_global or ip.is_multicast:
+        if unsafe_address(candidate, allow_loopback=allow_loopback):
             raise UnsafeEndpoint(
                 f"the endpoint {host} is on a private or reserved network; partners are "
                 "reached over the public network only",
                 field="url",
             )
+    if any(unsafe_address(a, allow_loopback=allow_loopback) for a in addresses):
+        raise UnsafeEndpoint(unsafe_host_detail(host), field="url")
     return url
+
+
+# ------------------------------------------------------------------ replays
+
+
+class ReplayBacklog(DomainError):
+    code = "replay_backlog"
+    status = 409
+    title = "Replay refused: too many deliveries pending"

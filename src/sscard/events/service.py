@@ -7,8 +7,6 @@ audit record (``webhook.*`` changes are internal: they make no partner event).
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,15 +19,16 @@ from sscard.access.model import Actor, require
 from sscard.audit.service import record
 from sscard.core.errors import Forbidden, IllegalTransition, NotFound
 from sscard.core.pagination import Page, check_limit, decode_cursor, encode_cursor
-from sscard.db.engine import UnitOfWork
+from sscard.db.engine import UnitOfWork, is_postgres
 from sscard.db.paging import page_by_id
+from sscard.events import endpoints
+from sscard.events.endpoints import Resolver
 from sscard.events.fanout import queue_replay, visible
 from sscard.events.model import (
     Event,
     Party,
     body_of,
     check_event_types,
-    check_url,
     new_secret,
     partner_payload,
 )
@@ -42,26 +41,11 @@ ROTATION_GRACE = timedelta(hours=24)  # the old secret still signs, beside the n
 MAX_REPLAY = 10_000  # events looked at per replay request; ask again with ``next``
 
 
-def loopback_allowed() -> bool:
-    """``SSCARD_WEBHOOK_ALLOW_LOOPBACK=1``: endpoints on 127.0.0.1 (tests, the demo)."""
-    return os.environ.get("SSCARD_WEBHOOK_ALLOW_LOOPBACK", "") in ("1", "true", "yes")
-
-
 def party_of(actor: Actor) -> Party:
     """The receiving party an actor speaks for: its organization."""
     if actor.org_id is None:
         raise Forbidden("webhooks and events belong to an organization; act as its staff")
     return Party(kind=actor.org_kind, org_id=actor.org_id, bank_code=actor.bank_code)
-
-
-def _resolve(url: str) -> list[str]:
-    """The addresses a hostname resolves to (checked against private networks)."""
-    host = urlsplit(url.strip()).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return []
-    return sorted({str(info[4][0]) for info in infos})
 
 
 def _audit(
@@ -93,11 +77,16 @@ def subscribe(
     url: str,
     event_types: list[str],
     allow_loopback: bool = False,
+    resolver: Resolver | None = None,
 ) -> Subscribed:
-    """Register a webhook endpoint for the caller's organization; answers its secret once."""
+    """Register a webhook endpoint for the caller's organization; answers its secret once.
+
+    The host must resolve, and to safe addresses only (``unsafe_endpoint``); the
+    deliverer checks again at every attempt, since DNS answers can change."""
     require(actor, "webhooks.manage")
     party = party_of(actor)
-    checked = check_url(url, allow_loopback=allow_loopback, addresses=_resolve(url))
+    checked = url.strip()
+    endpoints.pin(checked, allow_loopback=allow_loopback, resolver=resolver)
     types = check_event_types(event_types)
     secret = new_secret()
     now = rt.now()
@@ -259,9 +248,17 @@ def replay(
     after: str | None,
     limit: int = MAX_REPLAY,
 ) -> tuple[int, str | None]:
-    """Queue the webhook's events after the cursor again; (queued, next cursor if more)."""
+    """Queue the webhook's events after the cursor again; (queued, next cursor if more).
+
+    Events still pending for the webhook are not queued twice, and a replay is refused
+    (409 ``replay_backlog``) while the webhook's queue is full. Replays of one webhook
+    run one at a time (its row is locked), so two cannot both pass those checks."""
     s = uow.session
     sub = get_subscription(s, actor=actor, subscription_id=subscription_id)
+    if is_postgres(s):
+        s.execute(
+            select(WebhookSubscription.id).where(WebhookSubscription.id == sub.id).with_for_update()
+        )
     queued, last = queue_replay(
         s,
         subscription=sub,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
-from sscard.events import service
+from sscard.events import endpoints, service
 from sscard.events.schemas import (
     AttemptPage,
     AttemptRead,
@@ -33,7 +33,7 @@ def subscribe(
     body: WebhookIn, request: Request, rt: RuntimeDep, actor: CurrentActor
 ) -> WebhookSecretRead:
     """Register a webhook endpoint for your organization; the secret is shown only now."""
-    allow = service.loopback_allowed() or bool(request.app.state.demo)
+    allow = endpoints.loopback_allowed() or bool(request.app.state.demo)
     with rt.uow() as uow:
         made = service.subscribe(
             uow,
