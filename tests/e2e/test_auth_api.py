@@ -16,11 +16,13 @@ from sscard.access.model import Role
 from sscard.access.tables import AuthSession, Staff
 from sscard.accounts.passwords import set_password
 from sscard.cards.model import CardState
+from sscard.core.errors import DomainError
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
-from tests.factories import World
+from tests.factories import World, next_id_number
 
 PASSWORD = "correct horse battery"
+HOLDER_PASSWORD = "my own secret 1"
 
 
 def ok(response: Any, status: int = 200) -> Any:
@@ -72,6 +74,22 @@ def session_of(client: TestClient, org: str, name: str = "li.lei", **extra: Any)
 def admin_session(world: World, client: TestClient, kind: OrgKind = OrgKind.CENTER) -> str:
     _, _, org = member(world, kind=kind, login="boss", role="administrator")
     return session_of(client, org, "boss")
+
+
+@pytest.fixture
+def argon2_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2id verification run (login passwords and card passwords alike)."""
+    from argon2 import PasswordHasher
+
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
+        calls.append(hash if isinstance(hash, str) else hash.decode())
+        return real(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    return calls
 
 
 # ---------------------------------------------------------------- staff login
@@ -149,6 +167,22 @@ def test_five_wrong_passwords_lock_the_login_until_an_administrator_unlocks_it(
     state = ok(client.post(f"/staff/{staff.id}/unlock", headers=bearer(admin)))
     assert (state["failed_attempts"], state["locked_until"]) == (0, None)
     assert login(client, org, "li.lei").status_code == 201
+
+
+def test_a_locked_login_does_the_same_password_work_as_a_wrong_one(
+    world: World, client: TestClient, argon2_checks: list[str]
+) -> None:
+    _, _, org = member(world)
+    for _ in range(4):
+        argon2_checks.clear()
+        assert login(client, org, "li.lei", "wrong password!").status_code == 401
+        assert len(argon2_checks) == 1
+    assert login(client, org, "li.lei", "wrong password!").status_code == 423
+    for password in ("wrong password!", PASSWORD):
+        argon2_checks.clear()
+        assert login(client, org, "li.lei", password).status_code == 423
+        assert len(argon2_checks) == 1
+        assert argon2_checks[0].startswith("$argon2id$")
 
 
 def test_a_lockout_runs_out_after_fifteen_minutes(world: World, client: TestClient) -> None:
@@ -441,6 +475,39 @@ def test_a_wrong_secret_of_a_known_key_is_refused(world: World, client: TestClie
     assert (forged.status_code, forged.json()["code"]) == (401, "unauthenticated")
 
 
+def test_a_wrong_secret_tells_nothing_of_a_revoked_or_expired_credential(
+    world: World, client: TestClient
+) -> None:
+    admin = admin_session(world, client)
+
+    def made(**extra: Any) -> Any:
+        body = {"system_name": "HR", **extra}
+        return ok(client.post("/credentials", headers=bearer(admin), json=body), 201)
+
+    unknown = client.get("/me", headers=bearer("ak_nosuchkey.guessed"))
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "unauthenticated")
+    revoked, expiring, rotated = made(), made(expires_in_days=1), made()
+    ok(client.post(f"/credentials/{revoked['id']}/revocation", headers=bearer(admin)))
+    ok(
+        client.post(
+            f"/credentials/{rotated['id']}/rotations",
+            headers=bearer(admin),
+            json={"grace_hours": 1},
+        )
+    )
+    world.clock.advance(timedelta(days=1))
+    admin = session_of(client, world.actor(OrgKind.CENTER).org_code, "boss")  # idled out
+    for cred, code in (
+        (revoked, "credential_revoked"),
+        (expiring, "credential_expired"),
+        (rotated, "credential_expired"),  # its old secret was rotated out
+    ):
+        forged = client.get("/me", headers=bearer(cred["key_id"] + ".guessed"))
+        assert (forged.status_code, forged.json()) == (unknown.status_code, unknown.json())
+        right = client.get("/me", headers=bearer(cred["bearer"]))  # only the secret tells
+        assert (right.status_code, right.json()["code"]) == (401, code)
+
+
 def test_only_administrators_create_credentials(world: World, client: TestClient) -> None:
     operator = world.token(OrgKind.HOSPITAL)
     refused = client.post("/credentials", headers=bearer(operator), json={"system_name": "HIS"})
@@ -454,11 +521,16 @@ def test_only_administrators_create_credentials(world: World, client: TestClient
 # ---------------------------------------------------------------- cardholders
 
 
-def cardholder(world: World) -> tuple[Person, str]:
-    card = world.card(CardState.ACTIVE)
+def cardholder(
+    world: World, state: CardState = CardState.ACTIVE, *, pin: bool = True
+) -> tuple[Person, str]:
+    """A holder of a card in ``state``, with consumption password 482913 (if ``pin``)."""
+    card = world.card(state)
     with world.rt.uow() as uow:
         person = uow.session.get(Person, card.person_id)
         assert person is not None
+        if not pin:
+            return person, card.card_number or ""
         set_password(
             uow.session,
             world.rt,
@@ -508,24 +580,161 @@ def test_a_cardholder_registers_with_the_card_and_logs_in_to_self_service(
     assert client.get("/me", headers=bearer(session["token"])).json()["code"] == "session_ended"
 
 
-def test_a_wrong_consumption_password_at_registration_counts_toward_its_lock(
+def register(
+    client: TestClient,
+    person: Person | str,
+    card_number: str,
+    pin: str = "482913",
+    password: str = HOLDER_PASSWORD,
+) -> Any:
+    return client.post(
+        "/self/registrations",
+        json={
+            "id_number": person if isinstance(person, str) else person.id_number,
+            "card_number": card_number,
+            "medical_password": pin,
+            "password": password,
+        },
+    )
+
+
+def self_login(client: TestClient, person: Person, password: str = HOLDER_PASSWORD) -> Any:
+    return client.post("/self/sessions", json={"id_number": person.id_number, "password": password})
+
+
+def test_wrong_proofs_at_registration_never_touch_the_consumption_password_lock(
+    world: World, client: TestClient
+) -> None:
+    from sscard.accounts.passwords import verify
+    from sscard.accounts.tables import MedicalPassword
+
+    person, card_number = cardholder(world)
+    for _ in range(4):  # more than the P-2 limit of 3
+        wrong = register(client, person, card_number, pin="111999")
+        assert (wrong.status_code, wrong.json()["code"]) == (422, "not_verified")
+        assert "tries_left" not in wrong.json()
+    with world.rt.uow() as uow:
+        row = uow.session.get(MedicalPassword, person.id)
+        assert row is not None
+        assert (row.failed_attempts, row.locked_at) == (0, None)
+    # The holder still pays, and still registers, with the right password.
+    verify(world.rt, actor=world.actor(OrgKind.OUTLET), person_id=person.id, password="482913")
+    assert ok(register(client, person, card_number), 201)["person_id"] == person.id
+
+
+def test_every_failed_registration_proof_gets_one_answer_after_the_same_work(
+    world: World, client: TestClient, argon2_checks: list[str]
+) -> None:
+    from sscard.accounts.passwords import verify
+    from sscard.accounts.tables import MedicalPassword
+
+    person, card_number = cardholder(world)
+    _, other_card = cardholder(world)
+    lost, lost_card = cardholder(world, CardState.LOST_ORAL)
+    locked, locked_card = cardholder(world)
+    outlet = world.actor(OrgKind.OUTLET)
+    for _ in range(3):  # P-2 lock by wrong entries at a counter
+        with pytest.raises(DomainError):
+            verify(world.rt, actor=outlet, person_id=locked.id, password="111999")
+    unset, unset_card = cardholder(world, pin=False)
+    answers: dict[str, tuple[int, Any]] = {}
+    cases: dict[str, tuple[Person | str, str]] = {
+        "unknown ID number": (next_id_number(), card_number),
+        "person without a card": (world.person(), card_number),
+        "card not theirs": (person, other_card),
+        "no such card": (person, "A99999999"),
+        "card not in hand": (lost, lost_card),
+        "wrong password": (person, card_number),
+        "password locked": (locked, locked_card),
+        "password never set": (unset, unset_card),
+    }
+    for name, (who, number) in cases.items():
+        argon2_checks.clear()
+        pin = "111999" if name == "wrong password" else "482913"
+        answer = register(client, who, number, pin=pin)
+        assert len(argon2_checks) == 1, name  # one keyed argon2id check, whatever failed
+        assert argon2_checks[0].startswith("$argon2id$"), name
+        answers[name] = (answer.status_code, answer.json())
+    first = answers["unknown ID number"]
+    assert first[0] == 422
+    assert first[1]["code"] == "not_verified"
+    assert "field" not in first[1]
+    for name, answer in answers.items():
+        assert answer == first, name
+    with world.rt.uow() as uow:  # the consumption passwords are untouched
+        rows = [uow.session.get(MedicalPassword, p.id) for p in (person, lost)]
+        assert all(r is not None and r.failed_attempts == 0 for r in rows)
+
+
+def test_five_wrong_proofs_lock_registration_and_login_for_the_lockout_period(
     world: World, client: TestClient
 ) -> None:
     person, card_number = cardholder(world)
-    body = {
-        "id_number": person.id_number,
-        "card_number": card_number,
-        "medical_password": "111999",
-        "password": "my own secret 1",
-    }
-    first = client.post("/self/registrations", json=body)
-    assert (first.status_code, first.json()["code"]) == (401, "wrong_password")
-    assert first.json()["tries_left"] == 2
-    client.post("/self/registrations", json=body)
-    third = client.post("/self/registrations", json=body)
-    assert (third.status_code, third.json()["code"]) == (423, "password_locked")
-    right = client.post("/self/registrations", json={**body, "medical_password": "482913"})
-    assert right.status_code == 423  # locked until an outlet resets it (P-2)
+    ok(register(client, person, card_number), 201)
+    session = ok(self_login(client, person), 201)["token"]
+    for _ in range(4):
+        assert register(client, person, card_number, pin="111999").json()["code"] == (
+            "not_verified"
+        )
+    fifth = register(client, person, card_number, pin="111999")
+    assert (fifth.status_code, fifth.json()["code"]) == (423, "login_locked")
+    unlocks = datetime.fromisoformat(fifth.json()["unlocks_at"])
+    assert unlocks == world.rt.now() + timedelta(minutes=15)
+    # Even the right proof, and the login, wait for the lock to run out.
+    right = register(client, person, card_number, password="another secret 2")
+    assert (right.status_code, right.json()["code"]) == (423, "login_locked")
+    assert self_login(client, person).status_code == 423
+    ok(client.get("/me", headers=bearer(session)))  # a refused attempt ends nothing
+    world.clock.advance(timedelta(minutes=15))
+    ok(self_login(client, person), 201)  # the old password: the lock changed nothing
+
+
+def test_registering_again_does_not_lift_a_lock_and_then_ends_the_sessions(
+    world: World, client: TestClient
+) -> None:
+    person, card_number = cardholder(world)
+    ok(register(client, person, card_number), 201)
+    session = ok(self_login(client, person), 201)["token"]
+    for _ in range(5):
+        self_login(client, person, "nope nope nope")
+    again = register(client, person, card_number, password="another secret 2")
+    assert (again.status_code, again.json()["code"]) == (423, "login_locked")
+    world.clock.advance(timedelta(minutes=15))
+    assert self_login(client, person, "another secret 2").status_code == 401  # not set
+    ok(client.get("/me", headers=bearer(session)))
+    ok(register(client, person, card_number, password="another secret 2"), 201)
+    ended = client.get("/me", headers=bearer(session))
+    assert (ended.status_code, ended.json()["code"]) == (401, "session_ended")
+    assert self_login(client, person).status_code == 401
+    ok(self_login(client, person, "another secret 2"), 201)
+
+
+def test_a_person_who_only_tried_to_register_logs_in_like_an_unknown_one(
+    world: World, client: TestClient, argon2_checks: list[str]
+) -> None:
+    from sscard.access.auth_model import NO_PASSWORD_HASH
+    from sscard.access.tables import Login
+
+    person, card_number = cardholder(world)
+    for _ in range(5):  # wrong proofs: a login row without a password, locked
+        register(client, person, card_number, pin="111999")
+    with world.rt.uow() as uow:
+        row = uow.session.scalar(select(Login).where(Login.person_id == person.id))
+        assert row is not None
+        assert (row.password_hash, row.locked_until is not None) == (NO_PASSWORD_HASH, True)
+    stranger = world.person()
+    argon2_checks.clear()
+    tried = self_login(client, person, "nope nope nope")
+    assert len(argon2_checks) == 1
+    unknown = self_login(client, stranger, "nope nope nope")
+    assert len(argon2_checks) == 2
+    assert all(h.startswith("$argon2id$") for h in argon2_checks)
+    assert (tried.status_code, tried.json()) == (unknown.status_code, unknown.json())
+    assert tried.json()["code"] == "login_failed"
+    # Once the lock runs out, the right proof registers, and the login works.
+    world.clock.advance(timedelta(minutes=15))
+    ok(register(client, person, card_number), 201)
+    ok(self_login(client, person), 201)
 
 
 def test_registration_with_another_persons_card_is_refused(

@@ -12,10 +12,15 @@ from sqlalchemy import select
 from sscard.access import staffadmin
 from sscard.access.auth import login_staff
 from sscard.access.model import Role
+from sscard.access.selfservice import register
 from sscard.access.tables import Login
 from sscard.access.totp import enrol_totp, open_secret
+from sscard.accounts.passwords import set_password
+from sscard.accounts.tables import MedicalPassword
+from sscard.cards.model import CardState
 from sscard.core.errors import DomainError
 from sscard.register.model import OrgKind
+from sscard.register.tables import Person
 from tests.factories import World
 from tests.integration.test_concurrency_pg import committed, race
 
@@ -83,3 +88,44 @@ def test_one_totp_code_opens_one_session_even_when_sent_twice_at_once(committed:
 
     results = race(attempt, attempt, attempt)
     assert _codes(results) == {"session": 1, "login_failed": 2}
+
+
+def test_parallel_wrong_registration_proofs_all_count_once_on_one_new_login_row(
+    committed: World,
+) -> None:
+    world = committed
+    card = world.card(CardState.ACTIVE)
+    with world.rt.uow() as uow:
+        person = uow.session.get(Person, card.person_id)
+        assert person is not None
+        set_password(
+            uow.session,
+            world.rt,
+            actor=world.actor(OrgKind.OUTLET),
+            person=person,
+            password="482913",
+            field="medical_password",
+            event="set_at_activation",
+        )
+        uow.commit()
+
+    def wrong() -> object:
+        return register(
+            world.rt,
+            id_number=person.id_number,
+            card_number=card.card_number or "",
+            medical_password="111999",
+            password="my own secret 1",
+            source="t",
+        )
+
+    results = race(*[wrong] * 8)
+    assert _codes(results) == {"not_verified": 4, "login_locked": 4}
+    with world.rt.uow() as uow:
+        rows = list(uow.session.scalars(select(Login).where(Login.person_id == person.id)))
+        assert len(rows) == 1  # made once, by whichever attempt came first
+        assert rows[0].failed_attempts == 5
+        assert rows[0].locked_until == world.rt.now() + timedelta(minutes=15)
+        pin = uow.session.get(MedicalPassword, person.id)
+        assert pin is not None
+        assert (pin.failed_attempts, pin.locked_at) == (0, None)  # P-2 untouched

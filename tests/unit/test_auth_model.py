@@ -9,6 +9,7 @@ import pyotp
 import pytest
 
 from sscard.access.auth_model import (
+    NO_PASSWORD_HASH,
     BearerKind,
     SessionTimes,
     check_login_password,
@@ -16,6 +17,7 @@ from sscard.access.auth_model import (
     classify_bearer,
     clean_login_name,
     due_for_touch,
+    has_usable_password,
     mask_name,
 )
 from sscard.access.totp import totp_step
@@ -118,3 +120,13 @@ def test_the_login_settings_come_from_the_policy_and_a_bad_one_names_its_line() 
     line = next(n for n, t in enumerate(bad.splitlines(), 1) if "session_idle_minutes" in t)
     assert refused.value.line == line
     assert "logins.session_idle_minutes" in refused.value.reason
+
+
+def test_a_login_row_without_a_password_is_told_from_an_argon2_hash() -> None:
+    from sscard.access.auth import _verify_password, hash_password
+
+    real = hash_password("blue ocean 1987")
+    assert has_usable_password(real)
+    assert not has_usable_password(NO_PASSWORD_HASH)
+    assert _verify_password(real, "blue ocean 1987")
+    assert not _verify_password(NO_PASSWORD_HASH, NO_PASSWORD_HASH)  # never verifies

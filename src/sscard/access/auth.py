@@ -36,6 +36,7 @@ from sscard.access.auth_model import (
     classify_bearer,
     clean_login_name,
     due_for_touch,
+    has_usable_password,
     is_locked,
     locked_error,
     lockout_until,
@@ -64,6 +65,10 @@ def hash_password(password: str) -> str:
 
 
 def _verify_password(stored: str, password: str) -> bool:
+    """One argon2id verification, also for a row with no password yet (which never matches)."""
+    if not has_usable_password(stored):
+        _verify_password(_dummy_hash(), password)
+        return False
     try:
         return _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -181,6 +186,7 @@ def attempt(
     now = rt.now()
     if is_locked(login.locked_until, now):
         assert login.locked_until is not None
+        spend_equal_work(password)  # a locked login times like a wrong password
         raise locked_error(login.locked_until)
     ok = _verify_password(login.password_hash, password)
     step: int | None = None
@@ -248,9 +254,18 @@ def attempt(
 
 
 def count_failure(
-    rt: Runtime, *, login_id: int, actor: Actor, subject: tuple[str, int]
+    rt: Runtime,
+    *,
+    login_id: int,
+    actor: Actor,
+    subject: tuple[str, int],
+    action: str = "auth.login_failed",
 ) -> DomainError:
-    """Count one wrong password or code (guarded UPDATE, own transaction): the refusal."""
+    """Count one wrong password or code (guarded UPDATE, own transaction): the refusal.
+
+    ``action`` is what a failure that does not lock is audited as (self-service
+    registration counts its wrong proofs here too, as ``self.registration_failed``).
+    """
     policy = rt.policy.logins
     now = rt.now()
     until = literal(lockout_until(policy, now), UTCDateTime())
@@ -279,7 +294,7 @@ def count_failure(
             s,
             actor=actor,
             at=now,
-            action="auth.locked" if locked_until else "auth.login_failed",
+            action="auth.locked" if locked_until else action,
             subject_type=subject[0],
             subject_id=subject[1],
             person_id=actor.person_id,
@@ -344,6 +359,8 @@ class Authenticated:
 
 
 UNKNOWN = "the bearer token is unknown or revoked"
+# What a secret is compared with when there is none to compare (never a SHA-256 hex).
+_NO_SECRET = "-" * 64
 
 
 def authenticate(rt: Runtime, *, bearer: str, source: str) -> Authenticated:
@@ -398,26 +415,32 @@ def _by_session(s: Session, rt: Runtime, token: str, now: datetime, source: str)
 def _by_credential(
     s: Session, key_id: str, secret: str, now: datetime, source: str
 ) -> Authenticated:
+    """A partner credential: the secret is compared first, so only its holder learns
+    whether the credential was revoked or has expired; a wrong secret of a known key id
+    is answered exactly like an unknown token."""
+    given = hash_token(secret)
     row = s.execute(
         select(ApiCredential, Staff, Organization)
         .join(Staff, Staff.id == ApiCredential.staff_id)
         .join(Organization, Organization.id == Staff.org_id)
         .where(ApiCredential.key_id == key_id)
     ).first()
-    if row is None:
+    # Both comparisons always run, in constant time, and against a stand-in for an
+    # unknown key id or a missing previous secret.
+    current = row[0].secret_hash if row is not None else _NO_SECRET
+    previous = row[0].previous_secret_hash if row is not None else None
+    is_current = hmac.compare_digest(given, current)
+    is_previous = hmac.compare_digest(given, previous or _NO_SECRET) and previous is not None
+    if row is None or not (is_current or is_previous):
         raise Unauthenticated(UNKNOWN)
     cred, staff, org = row
-    given = hash_token(secret)
     if cred.revoked_at is not None or not staff.active:
         raise CredentialRevoked(f"credential {cred.key_id} was revoked")
     if cred.expires_at is not None and now >= cred.expires_at:
         raise CredentialExpired(
             f"credential {cred.key_id} expired at {cred.expires_at.isoformat()}"
         )
-    if not hmac.compare_digest(given, cred.secret_hash):
-        previous = cred.previous_secret_hash
-        if previous is None or not hmac.compare_digest(given, previous):
-            raise Unauthenticated(UNKNOWN)
+    if not is_current:
         until = cred.previous_valid_until
         if until is None or now >= until:
             raise CredentialExpired(

@@ -22,6 +22,9 @@ TOUCH_EVERY = timedelta(minutes=1)
 # Prefixes of the bearer values this service gives out.
 SESSION_PREFIX = "ses_"
 CREDENTIAL_PREFIX = "ak_"
+# The password hash of a login row that has no password yet (a cardholder whose
+# registration attempts are being counted): not an argon2 hash, so it never verifies.
+NO_PASSWORD_HASH = "!no-password-yet"  # noqa: S105 - a marker, not a secret
 
 
 class StaffKind(StrEnum):
@@ -110,6 +113,11 @@ def clean_login_name(login: str, *, field: str = "login") -> str:
             field=field,
         )
     return value
+
+
+def has_usable_password(password_hash: str) -> bool:
+    """Whether a login row holds a real password hash (not the no-password marker)."""
+    return not password_hash.startswith("!")
 
 
 def lockout_until(policy: LoginSection, now: datetime) -> datetime:

@@ -2,11 +2,14 @@
 
 Wrong entries are counted in a transaction of their own, so a refused payment still
 counts its wrong password; after the policy's number of consecutive wrong entries the
-password is locked until it is reset at an outlet with ID and card (P-2).
+password is locked until it is reset at an outlet with ID and card (P-2). The one
+check that does not count (``matches_uncounted_for_self_registration_only``) is for
+self-service registration, which throttles on its own counter; never for a counter.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from functools import cache
 
@@ -156,6 +159,35 @@ def verify(rt: Runtime, *, actor: Actor, person_id: int, password: str) -> None:
     raise WrongPassword(
         f"wrong consumption password; {limit - failed} tries left", tries_left=limit - failed
     )
+
+
+@cache
+def _dummy_hash() -> str:
+    return _keyed().hash(secrets.token_urlsafe(16))
+
+
+def matches_uncounted_for_self_registration_only(
+    rt: Runtime, *, person_id: int | None, password: str
+) -> bool:
+    """NOT FOR COUNTERS OR PAYMENTS (use ``verify``): whether ``password`` is the person's
+    consumption password, WITHOUT counting a wrong one toward the P-2 lock.
+
+    Only self-service registration may use this, because it counts wrong proofs on
+    its own throttle (the person's login lockout) instead: an unauthenticated caller
+    must not be able to lock a cardholder's consumption password. A password that is
+    locked (P-2) or was never set never matches. Every call does one keyed argon2id
+    check (``person_id=None``, an unknown person, included), so the answer's timing
+    does not tell the cases apart.
+    """
+    limit = rt.policy.passwords.max_wrong_attempts
+    row = None
+    if person_id is not None:
+        with rt.uow() as uow:
+            row = uow.session.get(MedicalPassword, person_id)
+    usable = row is not None and row.locked_at is None and row.failed_attempts < limit
+    stored = row.password_hash if usable and row is not None else _dummy_hash()
+    matched = _keyed().verify(stored, password or "")
+    return usable and matched
 
 
 def _refuse_dead(card: Card) -> None:
