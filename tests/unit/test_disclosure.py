@@ -210,3 +210,12 @@ def test_s1_a_partner_event_is_shaped_by_the_table_per_kind() -> None:
     assert hospital["detail"] == {"from": "received", "to": "active"}
     assert disclose(K.PHOTO_STUDIO, R.EVENT, data) == {}
     assert disclose(K.CARDHOLDER, R.EVENT, data) == {}
+
+
+def test_s1_scrub_masks_mobile_numbers_in_free_text() -> None:
+    """A phone number typed into a reason or a CSV line never reaches the audit trail."""
+    clean = scrub("call the holder on 13912345678 or +86 13812345678; order 20261201123")
+    assert "13912345678" not in clean
+    assert "13812345678" not in clean
+    assert "139****5678" in clean
+    assert "20261201123" in clean  # not a mobile number: starts 20

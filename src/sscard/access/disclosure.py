@@ -692,9 +692,13 @@ def subjects(resource: Resource | str, data: Any) -> list[tuple[Resource, str, i
 
 _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{6}(?:19|20)[0-9]{9}[0-9Xx](?![0-9Xx])")
 _BANK_CARD = re.compile(r"(?<![0-9])[3-6][0-9]{15,18}(?![0-9])")
+# A mainland mobile number (11 digits from 13 to 19), with or without the +86 prefix.
+_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
 
 
 def scrub(text: str) -> str:
-    """Mask anything in ``text`` shaped like an ID number or a bank card number."""
+    """Mask anything in ``text`` shaped like an ID number, a bank card number or a
+    mobile phone number."""
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
-    return _BANK_CARD.sub(lambda m: mask_bank_card(m.group(0)), text)
+    text = _BANK_CARD.sub(lambda m: mask_bank_card(m.group(0)), text)
+    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
