@@ -286,7 +286,7 @@ def test_s1_a_full_view_needs_a_reason_and_stays_within_the_banks_own_cards(
 def test_s1_an_idempotent_replay_is_shaped_for_the_asker(world: World, client: TestClient) -> None:
     card = world.card(CardState.RECEIVED)
     headers = {**auth(world, K.HOSPITAL), "Idempotency-Key": "first-visit"}
-    body = {"channel": "hospital", "medical_password": "482913"}
+    body = {"channel": "hospital", "medical_password": "482913", "card_number": card.card_number}
     first = client.post(f"/cards/{card.id}/activations", headers=headers, json=body)
     assert first.status_code == 200, first.text
     again = client.post(f"/cards/{card.id}/activations", headers=headers, json=body)
@@ -301,7 +301,11 @@ def test_s1_problems_carry_problem_keys_only(world: World, client: TestClient) -
     response = client.post(
         f"/cards/{card.id}/activations",
         headers=auth(world, K.PHARMACY),
-        json={"channel": "pharmacy", "medical_password": "482913"},
+        json={
+            "channel": "pharmacy",
+            "medical_password": "482913",
+            "card_number": card.card_number,
+        },
     )
     assert response.status_code in (403, 409, 422)
     assert set(response.json()) <= {

@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from sscard.applications.changes import create_request
 from sscard.applications.tables import Application
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
@@ -316,16 +315,9 @@ def region(
             ended_on=None,
             detail={},
         )
-    with world.rt.uow() as uow:
-        change = create_request(
-            uow,
-            world.rt,
-            actor=sp,
-            person_id=person.id,
-            field_name="name",
-            new_value="李四",
-            document="household register extract",
-        )
+    change = world.change_request(
+        person.id, field_name="name", new_value="李四", document="household register extract"
+    )
     # A bundle of the unit's forms, issued through the API as the service point does.
     world.person(unit=unit)
     issued = client.post(
@@ -486,7 +478,11 @@ def test_s1_activation_answers_show_each_activating_party_its_fields(
     response = client.post(
         f"/cards/{card.id}/activations",
         headers={"Authorization": f"Bearer {world.token(kind)}"},
-        json={"channel": CHANNEL[kind], "medical_password": PASSWORD},
+        json={
+            "channel": CHANNEL[kind],
+            "medical_password": PASSWORD,
+            "card_number": card.card_number,  # counter parties act on the card presented
+        },
     )
     assert response.status_code == 200, response.text
     _moved(kind, response.json())
@@ -536,7 +532,7 @@ def test_s1_card_move_answers_show_each_moving_party_its_fields(
                 client,
                 kind,
                 f"/cards/{card.id}/loss-reports",
-                {"kind": "oral", "channel": channel},
+                {"kind": "oral", "channel": channel, "card_number": card.card_number},
             ),
         )
     card = world.card(CardState.ACTIVE)

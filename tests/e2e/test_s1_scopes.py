@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from sscard.cards.model import CardState
@@ -235,3 +236,69 @@ def test_s_1_a_supervisor_approves_an_id_4_change_an_operator_cannot(
     )
     assert supervisor.status_code == 200, supervisor.text
     assert supervisor.json()["state"] == "approved"
+
+
+def test_s_1_counter_parties_act_only_on_the_card_presented_never_by_id_alone(
+    world: World, client: TestClient
+) -> None:
+    """V-1, L-1 at the counter: the number printed on the card, not an internal id."""
+    card, other = world.card(CardState.RECEIVED), world.card(CardState.RECEIVED)
+    assert card.card_number
+    assert other.card_number
+    hospital = bearer(world.token(OrgKind.HOSPITAL))
+    body: dict[str, Any] = {"channel": "hospital", "medical_password": "602417"}
+    # No number: refused before any card is looked at (the same for an id that exists
+    # and one that does not, so the answer says nothing about which ids exist).
+    for card_id in (card.id, 999_999_999):
+        missing = client.post(f"/cards/{card_id}/activations", headers=hospital, json=body)
+        assert missing.status_code == 422, missing.text
+        assert missing.json()["field"] == "card_number"
+    # Another card's number: answered exactly like an unknown card, nothing activated.
+    wrong = client.post(
+        f"/cards/{card.id}/activations",
+        headers=hospital,
+        json={**body, "card_number": other.card_number},
+    )
+    not_found(wrong, f"no card with id {card.id}")
+    assert world.reload(card).state == CardState.RECEIVED
+    # The card presented: activated.
+    done = client.post(
+        f"/cards/{card.id}/activations",
+        headers=hospital,
+        json={**body, "card_number": card.card_number.lower()},
+    )
+    assert done.status_code == 200, done.text
+    assert world.reload(card).state == CardState.ACTIVE
+    # An outlet acts on its own bank's cards by id, as before.
+    outlet = bearer(world.token(OrgKind.OUTLET, "ICBC"))
+    by_id = client.post(
+        f"/cards/{other.id}/activations",
+        headers=outlet,
+        json={"channel": "outlet", "medical_password": "602417"},
+    )
+    assert by_id.status_code == 200, by_id.text
+
+
+@pytest.mark.parametrize("policy_name", ["henan"])  # 12333 takes oral loss reports there
+def test_s_1_the_hotline_reports_lost_only_the_card_the_caller_names(
+    world: World, client: TestClient
+) -> None:
+    card, other = world.card(CardState.ACTIVE), world.card(CardState.ACTIVE)
+    hotline = bearer(world.token(OrgKind.HOTLINE))
+    body = {"kind": "oral", "channel": "phone_12333"}
+    missing = client.post(f"/cards/{card.id}/loss-reports", headers=hotline, json=body)
+    assert missing.status_code == 422, missing.text
+    wrong = client.post(
+        f"/cards/{card.id}/loss-reports",
+        headers=hotline,
+        json={**body, "card_number": other.card_number},
+    )
+    not_found(wrong, f"no card with id {card.id}")
+    done = client.post(
+        f"/cards/{card.id}/loss-reports",
+        headers=hotline,
+        json={**body, "card_number": card.card_number},
+    )
+    assert done.status_code == 200, done.text
+    assert world.reload(card).state == CardState.LOST_ORAL
+    assert world.reload(other).state == CardState.ACTIVE

@@ -422,6 +422,7 @@ def test_v_1_pharmacy_activation_at_the_counter_moves_the_old_card_balance(
             channel="pharmacy",
             old_medical_card_no="YB000000001",
             also=passwords.set_at_activation(world.rt, pharmacy, PIN),
+            card_number=card.card_number,
         )
     assert personal_balance(world, person.id) == 2_500
     with world.rt.uow() as uow:
@@ -573,4 +574,11 @@ def test_p_3_unauthorised_platform_cannot_activate(world: World) -> None:
     platform = world.staff_of(world.org(OrgKind.GRASSROOTS, authorised=False))
     card = world.card("received")
     with world.rt.uow() as uow, pytest.raises(Refused):
-        cards.activate(uow, world.rt, actor=platform, card_id=card.id, channel="grassroots")
+        cards.activate(
+            uow,
+            world.rt,
+            actor=platform,
+            card_id=card.id,
+            channel="grassroots",
+            card_number=card.card_number,
+        )

@@ -8,8 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from sscard.access.model import Agent, AgentDocument
-from sscard.applications import batches
-from sscard.applications import service as applications
 from sscard.applications.model import ApplicationKind
 from sscard.applications.service import new_accepted_application
 from sscard.bank import service as bank
@@ -33,34 +31,6 @@ from sscard.register.tables import Person
 from tests.factories import World, next_id_number
 
 
-def _unit_card(world: World) -> tuple[Card, object]:
-    """A unit-bundled card, produced and ready at the outlet."""
-    unit = world.unit(bank="ICBC")
-    world.person(unit=unit)
-    sp = world.actor(OrgKind.SERVICE_POINT)
-    with world.rt.uow() as uow:
-        batch, apps = batches.issue_batch(
-            uow,
-            world.rt,
-            actor=sp,
-            unit_code=unit.code,
-            stage="s1",
-            collector=batches.Collector("王芳", next_id_number()),
-        )
-    with world.rt.uow() as uow:
-        applications.correct_form(
-            uow, world.rt, actor=sp, application_id=apps[0].id, photo_source="id_card_authorisation"
-        )
-    with world.rt.uow() as uow:
-        batches.return_batch(uow, world.rt, actor=sp, batch_id=batch.id)
-    with world.rt.uow() as uow:
-        batches.check_batch(uow, world.rt, actor=sp, batch_id=batch.id)
-    with world.rt.uow() as uow:
-        card = uow.session.scalars(select(Card).where(Card.unit_org_id == unit.id)).one()
-    world.goto(card.ready_on)
-    return world.produce(card), unit
-
-
 def _activate(
     world: World,
     card: Card,
@@ -80,6 +50,7 @@ def _activate(
             channel=channel,
             agent=agent,
             old_medical_card_no=old_medical_card_no,
+            card_number=card.card_number,
         ).card
 
 
@@ -157,7 +128,8 @@ def test_a_2_pickup_only_after_thirty_working_days(world: World) -> None:
 
 
 def test_a_2_unit_picks_up_and_hands_out_within_five_working_days(world: World) -> None:
-    card, unit = _unit_card(world)
+    made = world.unit_card()
+    card, unit = made.card, made.unit
     outlet = world.actor(OrgKind.OUTLET)
     with world.rt.uow() as uow, pytest.raises(InvalidInput):
         cards.pickup(
@@ -176,7 +148,7 @@ def test_a_2_unit_picks_up_and_hands_out_within_five_working_days(world: World) 
         moved = cards.hand_out(
             uow,
             world.rt,
-            actor=world.unit_actor(unit),  # type: ignore[arg-type]
+            actor=world.unit_actor(unit),
             card_id=card.id,
         )
     assert moved.card.state == CardState.RECEIVED
@@ -209,7 +181,7 @@ def test_a_5_dongguan_refuses_activation_by_agent(world: World) -> None:
 
 
 def test_d_1_undeliverable_card_returns_to_outlet_then_holder_collects(world: World) -> None:
-    card, _ = _unit_card(world)
+    card = world.unit_card().card
     outlet = world.actor(OrgKind.OUTLET)
     with world.rt.uow() as uow:
         cards.pickup(uow, world.rt, actor=outlet, card_id=card.id, by="unit_administrator")

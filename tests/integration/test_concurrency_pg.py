@@ -81,7 +81,14 @@ def test_v_1_two_outlets_activating_one_card_exactly_one_wins(committed: World) 
     def at(actor: Any, channel: str) -> Callable[[], Any]:
         def act() -> Any:
             with world.rt.uow() as uow:
-                return cards.activate(uow, world.rt, actor=actor, card_id=card.id, channel=channel)
+                return cards.activate(
+                    uow,
+                    world.rt,
+                    actor=actor,
+                    card_id=card.id,
+                    channel=channel,
+                    card_number=card.card_number,
+                )
 
         return act
 

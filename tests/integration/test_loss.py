@@ -28,7 +28,12 @@ def _outlet(world: World, bank: str = "ICBC") -> object:
 def _oral(world: World, card: Card, channel: str = "bank_phone") -> Card:
     with world.rt.uow() as uow:
         return loss.report_loss_oral(
-            uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=card.id, channel=channel
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.OUTLET),
+            card_id=card.id,
+            channel=channel,
+            card_number=card.card_number,
         ).card
 
 
@@ -171,6 +176,7 @@ def test_r_2_cards_in_loss_or_change_are_suspended(world: World) -> None:
                 actor=world.actor(OrgKind.HOSPITAL),
                 card_id=card.id,
                 channel="hospital",
+                card_number=card.card_number,
             )
 
 
@@ -178,7 +184,12 @@ def test_r_3_replaced_card_is_refused_everywhere(world: World) -> None:
     old = world.card(CardState.REPLACED)
     attempts: list[Callable[[UnitOfWork], object]] = [
         lambda uow: cards.activate(
-            uow, world.rt, actor=world.actor(OrgKind.HOSPITAL), card_id=old.id, channel="hospital"
+            uow,
+            world.rt,
+            actor=world.actor(OrgKind.HOSPITAL),
+            card_id=old.id,
+            channel="hospital",
+            card_number=old.card_number,
         ),
         lambda uow: loss.report_loss_oral(
             uow, world.rt, actor=world.actor(OrgKind.OUTLET), card_id=old.id, channel="bank_phone"
@@ -244,16 +255,9 @@ def test_id_4_card_change_follows_approved_change_request(world: World) -> None:
         )
     assert exc.value.extra["reason"] == "no_approved_change_request"
     sp, center = world.actor(OrgKind.SERVICE_POINT), world.actor(OrgKind.CENTER, role="supervisor")
-    with world.rt.uow() as uow:
-        req = changes.create_request(
-            uow,
-            world.rt,
-            actor=sp,
-            person_id=card.person_id,
-            field_name="name",
-            new_value="李新名",
-            document="证明",
-        )
+    req = world.change_request(
+        card.person_id, field_name="name", new_value="李新名", document="证明"
+    )
     for who, action in ((sp, "submit"), (center, "approve")):
         with world.rt.uow() as uow:
             changes.decide(uow, world.rt, actor=who, request_id=req.id, action=action)

@@ -150,8 +150,11 @@ def require_scope(actor: Actor, operation: str, record: RecordScope) -> Scope:
 
 def in_scope(actor: Actor, scope: Scope, record: RecordScope) -> bool:
     """Whether ``record`` lies within ``scope`` as seen by ``actor``."""
-    if scope is Scope.ANY or scope is Scope.PRESENTED:
+    if scope is Scope.ANY:
         return True
+    if scope is Scope.PRESENTED:
+        # A counter party acts only on the card or person shown to it, never by id.
+        return record.presented
     if scope is Scope.OWN_BANK:
         return actor.bank_code is not None and actor.bank_code in record.bank_codes
     if scope is Scope.OWN_UNIT:

@@ -75,6 +75,9 @@ class RecordScope:
     unit_org_id: int | None = None
     bank_codes: frozenset[str] = _field(default_factory=frozenset)
     org_id: int | None = None
+    # Named by the number the party was shown at the counter (the card number printed on
+    # the card, the holder's ID number), not by an internal id: what PRESENTED needs.
+    presented: bool = False
 
 
 def _g(role: Role = Role.OPERATOR, why: str = "", **scopes: Scope) -> Grant:

@@ -16,26 +16,57 @@ from sqlalchemy.orm import Session
 from sscard.access.model import SYSTEM, Actor, RecordScope, Scope, require
 from sscard.applications.tables import Application, Batch
 from sscard.cards.tables import Card
-from sscard.core.errors import Forbidden
+from sscard.core.errors import Forbidden, InvalidInput
 from sscard.register.tables import Person, Unit
 
 # What a list walks; each target has its own columns for each scope.
 Target = Literal["persons", "cards", "applications", "batches"]
 
 
-def record_of_card(card: Card, *, what: str = "", field: str | None = None) -> RecordScope:
-    """Whose a card is: its holder, the unit that applied for it, its bank."""
+def record_of_card(
+    card: Card, *, what: str = "", field: str | None = None, presented: bool = False
+) -> RecordScope:
+    """Whose a card is: its holder, the unit that applied for it, its bank
+    (``presented``: the caller named it by the number printed on it)."""
     return RecordScope(
         what=what or f"card with id {card.id}",
         field=field,
         person_id=card.person_id,
         unit_org_id=card.unit_org_id,
         bank_codes=frozenset({card.bank_code}),
+        presented=presented,
     )
 
 
+def shown_number(card_number: str | None, *, scope: Scope, act: str) -> str:
+    """The number printed on the card that the caller shows with an act on a card id.
+
+    A counter party (scope PRESENTED) must show it: without it the act is refused
+    before any card is looked at, so the refusal says nothing about which ids exist.
+    """
+    shown = (card_number or "").strip().upper()
+    if scope is Scope.PRESENTED and not shown:
+        raise InvalidInput(
+            f"a counter party {act} only the card presented to it: give the card_number "
+            "printed on it",
+            field="card_number",
+        )
+    return shown
+
+
+def record_of_shown_card(card: Card, shown: str) -> RecordScope:
+    """Whose ``card`` is, presented only if ``shown`` is its printed number (a wrong
+    number answers like an unknown card: a counter party cannot walk the ids)."""
+    return record_of_card(card, presented=bool(shown) and shown == card.card_number)
+
+
 def record_of_person(
-    session: Session, person: Person, *, what: str = "", field: str | None = None
+    session: Session,
+    person: Person,
+    *,
+    what: str = "",
+    field: str | None = None,
+    presented: bool = False,
 ) -> RecordScope:
     """Whose a person is: themself, their unit, and every bank that issued them a card."""
     banks = session.scalars(select(Card.bank_code).where(Card.person_id == person.id).distinct())
@@ -45,6 +76,7 @@ def record_of_person(
         person_id=person.id,
         unit_org_id=person.unit_org_id,
         bank_codes=frozenset(banks),
+        presented=presented,
     )
 
 

@@ -214,7 +214,9 @@ def _holder(s: Session, card_number: str, id_number: str) -> tuple[Card, Person]
 
 
 def _presented(card: Card) -> RecordScope:
-    return record_of_card(card, what="card with this card number", field="card_number")
+    return record_of_card(
+        card, what="card with this card number", field="card_number", presented=True
+    )
 
 
 def reset(

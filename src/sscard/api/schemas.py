@@ -456,6 +456,9 @@ class ReturnIn(_In):
 class ActivationIn(_In):
     channel: str
     agent: AgentIn | None = None
+    # S-1: a hospital, pharmacy, 12333 or platform names the card presented to it by the
+    # number printed on it; it never acts on a card by its id alone.
+    card_number: str | None = Field(default=None, max_length=20)
     old_medical_card_no: str | None = Field(default=None, max_length=32)
     # V-2: both passwords are set at activation (six digits each, never returned); the
     # financial one at an outlet, with the holder's ID for the bank's check.
@@ -468,6 +471,8 @@ class LossReportIn(_In):
     kind: Literal["oral", "written"]
     channel: str | None = None
     agent: AgentIn | None = None
+    # S-1: 12333 names the card the caller reports by the number printed on it.
+    card_number: str | None = Field(default=None, max_length=20)
 
 
 class CancelLossIn(_In):

@@ -15,7 +15,7 @@ from sscard.access.model import (
     require_authorised,
     require_scope,
 )
-from sscard.access.scoping import record_of_card
+from sscard.access.scoping import record_of_shown_card, shown_number
 from sscard.audit.service import record
 from sscard.cards.model import Action, CardState, serial_ok
 from sscard.cards.tables import Card, CardTransition
@@ -171,13 +171,15 @@ def activate(
     agent: Agent | None = None,
     old_medical_card_no: str | None = None,
     also: OnActivation | None = None,
+    card_number: str | None = None,
 ) -> Moved:
     """V-1: activate at an outlet, hospital, pharmacy, window, 12333, online or platform.
 
     ``also`` runs in the same transaction once the card is active (the accounts side
-    sets the consumption password with it, V-2).
+    sets the consumption password with it, V-2). A counter party (hospital, pharmacy,
+    12333, platform) names the card presented to it by its ``card_number`` (S-1).
     """
-    require(actor, "cards.activate")
+    scope = require(actor, "cards.activate")
     try:
         chosen = Channel(channel)
     except ValueError:
@@ -195,8 +197,9 @@ def activate(
     s = uow.session
     if chosen is Channel.GRASSROOTS:
         require_authorised(actor, Service.ACTIVATION, granted(s, actor))
+    shown = shown_number(card_number, scope=scope, act="activates")
     card = load_card(s, card_id)
-    require_scope(actor, "cards.activate", record_of_card(card))
+    require_scope(actor, "cards.activate", record_of_shown_card(card, shown))
     moves = activate_card(
         s,
         rt,

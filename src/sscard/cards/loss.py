@@ -15,7 +15,7 @@ from sscard.access.model import (
     require,
     require_scope,
 )
-from sscard.access.scoping import record_of_card
+from sscard.access.scoping import record_of_card, record_of_shown_card, shown_number
 from sscard.applications.model import ApplicationKind
 from sscard.applications.service import new_accepted_application
 from sscard.applications.tables import ChangeRequest
@@ -49,9 +49,13 @@ def report_loss_oral(
     card_id: int,
     channel: str,
     agent: Agent | None = None,
+    card_number: str | None = None,
 ) -> Moved:
-    """L-1: a temporary oral report by phone or online banking; lapses after 5 days."""
-    require(actor, "cards.loss_oral")
+    """L-1: a temporary oral report by phone or online banking; lapses after 5 days.
+
+    12333 takes the report for the card the caller names: its ``card_number`` (S-1).
+    """
+    scope = require(actor, "cards.loss_oral")
     try:
         chosen = Channel(channel)
     except ValueError:
@@ -67,8 +71,9 @@ def report_loss_oral(
         raise Forbidden(f"a {actor.org_kind.value} does not take reports through '{chosen}'")
     check_agent(rt.policy, AgentAct.LOSS_REPORT, agent)
     s = uow.session
+    shown = shown_number(card_number, scope=scope, act="reports lost")
     card = load_card(s, card_id)
-    require_scope(actor, "cards.loss_oral", record_of_card(card))
+    require_scope(actor, "cards.loss_oral", record_of_shown_card(card, shown))
     now = rt.now()
     t = move(
         s,

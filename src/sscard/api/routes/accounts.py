@@ -10,9 +10,7 @@ from sscard.access.model import Service, require, require_authorised, require_sc
 from sscard.access.scoping import record_of_person
 from sscard.accounts import inquiry, passwords, settlement
 from sscard.accounts.schemas import (
-    ContributionRead,
     Done,
-    EntryRead,
     InquiryIn,
     PasswordChangeIn,
     ReceiptRead,
@@ -113,28 +111,15 @@ def inquire(body: InquiryIn, s: ReadSession, actor: CurrentActor) -> StatementRe
         actor,
         "accounts.inquire",
         record_of_person(
-            s, person, what="person with this ID number is registered", field="id_number"
+            s,
+            person,
+            what="person with this ID number is registered",
+            field="id_number",
+            presented=True,
         ),
     )
     st = inquiry.statement(s, person_id=person.id, after=body.after, limit=body.limit)
-    return StatementRead(
-        person_id=person.id,
-        balance_fen=st.balance_fen,
-        old_card_balance_fen=st.old_card_balance_fen,
-        entries=[
-            EntryRead(
-                id=e.id,
-                transaction_id=t.id,
-                kind=t.kind,
-                amount_fen=e.amount_fen,
-                at=e.created_at,
-                org_id=t.org_id,
-            )
-            for e, t in st.entries.items
-        ],
-        next=st.entries.next,
-        contributions=[ContributionRead.model_validate(c) for c in st.contributions],
-    )
+    return StatementRead.of(st, person_id=person.id)
 
 
 @router.post("/medical-passwords/resets", response_model=Done)

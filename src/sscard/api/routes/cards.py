@@ -188,6 +188,7 @@ def activate(card_id: int, body: ActivationIn, call: StateChange) -> CardMoved |
                 agent=agent_of(body.agent),
                 old_medical_card_no=body.old_medical_card_no,
                 also=_password_hook(call, body),
+                card_number=body.card_number,
             )
         ),
     )
@@ -204,7 +205,13 @@ def _report_loss(
             )
         return _moved(
             loss.report_loss_oral(
-                uow, call.rt, actor=call.actor, card_id=card_id, channel=body.channel, agent=agent
+                uow,
+                call.rt,
+                actor=call.actor,
+                card_id=card_id,
+                channel=body.channel,
+                agent=agent,
+                card_number=body.card_number,
             )
         )
     moved, fee = loss.report_loss_written(
@@ -299,7 +306,9 @@ def check_card(body: CardCheckIn, s: ReadSession, actor: CurrentActor) -> CardCh
     require_scope(
         actor,
         "cards.check",
-        record_of_card(card, what=f"card with card_number {number!r}", field="card_number"),
+        record_of_card(
+            card, what=f"card with card_number {number!r}", field="card_number", presented=True
+        ),
     )
     state = CardState(card.state)
     usable = state is CardState.ACTIVE
