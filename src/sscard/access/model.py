@@ -186,12 +186,6 @@ def require_authorised(actor: Actor, service: Service, granted: list[str]) -> No
         )
 
 
-def require_own_bank(actor: Actor, bank_code: str, what: str = "such card") -> None:
-    """Banks and outlets act only on their own bank's records (404 outside, S-1)."""
-    if actor.org_kind in (OrgKind.BANK, OrgKind.OUTLET) and actor.bank_code != bank_code:
-        raise NotFound(f"no {what}")
-
-
 @dataclass
 class Permissions:
     """A view of the table for one actor (for the API's /me): operation -> scope."""
@@ -223,6 +217,5 @@ __all__ = [
     "in_scope",
     "require",
     "require_authorised",
-    "require_own_bank",
     "require_scope",
 ]
