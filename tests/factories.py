@@ -392,6 +392,32 @@ class World:
                 outlet_code=outlet.org_code,
             ).card
 
+    def set_consumption_password(
+        self,
+        person_id: int,
+        password: str,
+        *,
+        field: str = "medical_password",
+        event: str = "set_at_activation",
+    ) -> Person:
+        """Set the person's consumption password (P-1) at an outlet, as activation does."""
+        from sscard.accounts.passwords import set_password
+
+        with self.rt.uow() as uow:
+            person = uow.session.get(Person, person_id)
+            assert person is not None
+            set_password(
+                uow.session,
+                self.rt,
+                actor=self.actor(OrgKind.OUTLET),
+                person=person,
+                password=password,
+                field=field,
+                event=event,
+            )
+            uow.commit()
+        return person
+
     def card(
         self,
         state: CardState | str = CardState.ACTIVE,

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sscard.access import staffadmin
 from sscard.access.model import Role
 from sscard.access.tables import AuthSession, Staff
-from sscard.accounts.passwords import set_password
 from sscard.cards.model import CardState
 from sscard.core.errors import DomainError
 from sscard.register.model import OrgKind
@@ -526,21 +525,13 @@ def cardholder(
 ) -> tuple[Person, str]:
     """A holder of a card in ``state``, with consumption password 482913 (if ``pin``)."""
     card = world.card(state)
-    with world.rt.uow() as uow:
-        person = uow.session.get(Person, card.person_id)
-        assert person is not None
-        if not pin:
-            return person, card.card_number or ""
-        set_password(
-            uow.session,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            person=person,
-            password="482913",
-            field="medical_password",
-            event="set_at_activation",
-        )
-        uow.commit()
+    if pin:
+        person = world.set_consumption_password(card.person_id, "482913")
+    else:
+        with world.rt.uow() as uow:
+            found = uow.session.get(Person, card.person_id)
+            assert found is not None
+            person = found
     return person, card.card_number or ""
 
 

@@ -44,19 +44,7 @@ def credit(world: World, person_id: int, amount: int) -> None:
 
 def ready_card(world: World, *, balance: int = 10_000, state: str = "active") -> Card:
     card = world.card(state)
-    with world.rt.uow() as uow:
-        person = uow.session.get(Person, card.person_id)
-        assert person is not None
-        passwords.set_password(
-            uow.session,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            person=person,
-            password=PIN,
-            field="pin",
-            event="set",
-        )
-        uow.commit()
+    world.set_consumption_password(card.person_id, PIN, field="pin", event="set")
     if balance:
         credit(world, card.person_id, balance)
     return card
@@ -434,19 +422,7 @@ def test_v_1_old_card_read_later_at_a_pharmacy_hands_over_its_balance(
 ) -> None:
     person = world.person(old_card=True)
     mine = world.card("active", person=person)  # activated at an outlet: old card still open
-    with world.rt.uow() as uow:
-        holder = uow.session.get(Person, person.id)
-        assert holder is not None
-        passwords.set_password(
-            uow.session,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            person=holder,
-            password=PIN,
-            field="pin",
-            event="set",
-        )
-        uow.commit()
+    world.set_consumption_password(person.id, PIN, field="pin", event="set")
     csv = tmp_path / "old.csv"
     csv.write_text(f"id_number,balance_fen\n{person.id_number},3000\n")
     with world.rt.uow() as uow:

@@ -15,12 +15,10 @@ from sscard.access.model import Role
 from sscard.access.selfservice import register
 from sscard.access.tables import Login
 from sscard.access.totp import enrol_totp, open_secret
-from sscard.accounts.passwords import set_password
 from sscard.accounts.tables import MedicalPassword
 from sscard.cards.model import CardState
 from sscard.core.errors import DomainError
 from sscard.register.model import OrgKind
-from sscard.register.tables import Person
 from tests.factories import World
 from tests.integration.test_concurrency_pg import committed, race
 
@@ -95,19 +93,7 @@ def test_parallel_wrong_registration_proofs_all_count_once_on_one_new_login_row(
 ) -> None:
     world = committed
     card = world.card(CardState.ACTIVE)
-    with world.rt.uow() as uow:
-        person = uow.session.get(Person, card.person_id)
-        assert person is not None
-        set_password(
-            uow.session,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            person=person,
-            password="482913",
-            field="medical_password",
-            event="set_at_activation",
-        )
-        uow.commit()
+    person = world.set_consumption_password(card.person_id, "482913")
 
     def wrong() -> object:
         return register(

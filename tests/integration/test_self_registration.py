@@ -22,19 +22,7 @@ SECRET = "my own secret 1"
 
 def holder(world: World) -> tuple[Person, str]:
     card = world.card(CardState.ACTIVE)
-    with world.rt.uow() as uow:
-        person = uow.session.get(Person, card.person_id)
-        assert person is not None
-        passwords.set_password(
-            uow.session,
-            world.rt,
-            actor=world.actor(OrgKind.OUTLET),
-            person=person,
-            password=PIN,
-            field="medical_password",
-            event="set_at_activation",
-        )
-        uow.commit()
+    person = world.set_consumption_password(card.person_id, PIN)
     return person, card.card_number or ""
 
 
