@@ -6,9 +6,13 @@ card has the same history a real one would.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +29,8 @@ from sscard.cards.model import CardState
 from sscard.cards.tables import Card
 from sscard.core.clock import FixedClock
 from sscard.core.ids import luhn_complete, make_citizen_id
+from sscard.db import idempotency
+from sscard.db.engine import UnitOfWork
 from sscard.register.model import OldCardState, OrgKind
 from sscard.register.service import hash_token
 from sscard.register.tables import Organization, Person, Unit
@@ -32,6 +38,14 @@ from sscard.runtime import Runtime
 
 HOLDER_PASSWORD = "holder-self-service-1"  # every test cardholder's self-service password
 _seq = itertools.count(1)
+
+
+def _plain(result: Any) -> dict[str, Any]:
+    """A use case's result as the JSON an answer holds."""
+    return {
+        k: v.isoformat() if isinstance(v, datetime) else v
+        for k, v in dataclasses.asdict(result).items()
+    }
 
 
 def next_id_number(region: str = "441900", birth: date = date(1990, 5, 17)) -> str:
@@ -417,6 +431,59 @@ class World:
             )
             uow.commit()
         return person
+
+    def once(
+        self, actor: Actor, key: str, act: Callable[[UnitOfWork], Any], *, request: str
+    ) -> SimpleNamespace:
+        """Run a use case once per Idempotency-Key, as the API does (``db.idempotency``):
+        the answer's fields, and ``replayed``. ``request`` stands for the request's body."""
+        with UnitOfWork(self.rt.session_factory, held=True) as uow:
+            answer, replayed = idempotency.once(
+                uow,
+                staff_id=actor.staff_id or 0,
+                key=key,
+                fingerprint=hashlib.sha256(request.encode()).hexdigest(),
+                now=self.rt.now(),
+                act=lambda: act(uow),
+                render=_plain,
+            )
+        return SimpleNamespace(**answer.body, replayed=replayed)
+
+    def settle(
+        self, actor: Actor, card: Card, amount_fen: int, *, key: str, **given: Any
+    ) -> SimpleNamespace:
+        """A settlement at ``actor``'s institution, once per key (``accounts.settlement``)."""
+        from sscard.accounts import settlement
+
+        fields = {"kind": "outpatient", **given}
+        return self.once(
+            actor,
+            key,
+            lambda uow: settlement.settle(
+                uow,
+                self.rt,
+                actor=actor,
+                card_number=card.card_number or "",
+                amount_fen=amount_fen,
+                **fields,
+            ),
+            request=f"settle {card.card_number} {amount_fen} {sorted(fields.items())}",
+        )
+
+    def refund(
+        self, actor: Actor, settlement_id: int, amount_fen: int, *, key: str
+    ) -> SimpleNamespace:
+        """A refund of a settlement, once per key."""
+        from sscard.accounts import settlement
+
+        return self.once(
+            actor,
+            key,
+            lambda uow: settlement.refund(
+                uow, self.rt, actor=actor, settlement_id=settlement_id, amount_fen=amount_fen
+            ),
+            request=f"refund {settlement_id} {amount_fen}",
+        )
 
     def card(
         self,

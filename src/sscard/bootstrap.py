@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sscard.core.clock import Clock, SystemClock
 from sscard.core.policy import RegionPolicy
 from sscard.core.protect import SIDES, keyrings
-from sscard.db.engine import UnitOfWork, make_engine, session_factory
+from sscard.db.engine import UnitOfWork, make_engine, reads_of, session_factory
 from sscard.db.migrate import upgrade
 from sscard.region.service import active_policy, install_policy
 from sscard.runtime import Runtime
@@ -54,6 +54,10 @@ def prepare(
         uow.commit()
     for side in SIDES:
         keyrings(side)  # personal data at rest: fail now, not at the first sealed value
-    return Service(
-        engine=engine, runtime=Runtime(clock=clock, policy=current, session_factory=factory)
+    runtime = Runtime(
+        clock=clock,
+        policy=current,
+        session_factory=factory,
+        read_session_factory=session_factory(reads_of(engine)),
     )
+    return Service(engine=engine, runtime=runtime)

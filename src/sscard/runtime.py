@@ -53,6 +53,9 @@ class Runtime:
     policy: RegionPolicy
     session_factory: SessionFactory
     calendars: CalendarCache = field(default_factory=CalendarCache)
+    # Sessions for reads outside any transaction (``db.engine.reads_of``); the same
+    # factory as for changes where none is given (tests: every unit is a savepoint).
+    read_session_factory: SessionFactory | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -60,6 +63,10 @@ class Runtime:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
+
+    def reads(self) -> SessionFactory:
+        """Where a read-only unit takes its session."""
+        return self.read_session_factory or self.session_factory
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -62,8 +62,10 @@ def test_v_2_both_sides_set_at_activation_then_pay_inquire_refund(
         headers=auth(world, OrgKind.HOSPITAL, "v-2"),
         json=body | {"password": "111112"},
     )
-    assert wrong.status_code == 401
+    # P-2: the same answer as the bank's financial password (one rule, both sides).
+    assert wrong.status_code == 422
     assert wrong.json()["code"] == "wrong_password"
+    assert wrong.json()["attempts_left"] == world.rt.policy.passwords.max_wrong_attempts - 1
     refund = ok(
         client.post(
             f"/settlements/{receipt['transaction_id']}/refunds",

@@ -91,6 +91,22 @@ def argon2_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+@pytest.fixture
+def pin_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every keyed check of a card password (``core.passwords.PinKey``)."""
+    from sscard.core.passwords import PinKey
+
+    calls: list[str] = []
+    real = PinKey.matches
+
+    def counting(self: PinKey, stored: str, subject: str, pin: str) -> bool:
+        calls.append(stored)
+        return real(self, stored, subject, pin)
+
+    monkeypatch.setattr(PinKey, "matches", counting)
+    return calls
+
+
 # ---------------------------------------------------------------- staff login
 
 
@@ -609,12 +625,15 @@ def test_wrong_proofs_at_registration_never_touch_the_consumption_password_lock(
         assert row is not None
         assert (row.failed_attempts, row.locked_at) == (0, None)
     # The holder still pays, and still registers, with the right password.
-    verify(world.rt, actor=world.actor(OrgKind.OUTLET), person_id=person.id, password="482913")
+    with world.rt.uow() as uow:
+        verify(
+            uow, world.rt, actor=world.actor(OrgKind.OUTLET), person_id=person.id, password="482913"
+        )
     assert ok(register(client, person, card_number), 201)["person_id"] == person.id
 
 
 def test_every_failed_registration_proof_gets_one_answer_after_the_same_work(
-    world: World, client: TestClient, argon2_checks: list[str]
+    world: World, client: TestClient, pin_checks: list[str]
 ) -> None:
     from sscard.accounts.passwords import verify
     from sscard.accounts.tables import MedicalPassword
@@ -625,8 +644,8 @@ def test_every_failed_registration_proof_gets_one_answer_after_the_same_work(
     locked, locked_card = cardholder(world)
     outlet = world.actor(OrgKind.OUTLET)
     for _ in range(3):  # P-2 lock by wrong entries at a counter
-        with pytest.raises(DomainError):
-            verify(world.rt, actor=outlet, person_id=locked.id, password="111999")
+        with pytest.raises(DomainError), world.rt.uow() as uow:
+            verify(uow, world.rt, actor=outlet, person_id=locked.id, password="111999")
     unset, unset_card = cardholder(world, pin=False)
     answers: dict[str, tuple[int, Any]] = {}
     cases: dict[str, tuple[Person | str, str]] = {
@@ -640,11 +659,11 @@ def test_every_failed_registration_proof_gets_one_answer_after_the_same_work(
         "password never set": (unset, unset_card),
     }
     for name, (who, number) in cases.items():
-        argon2_checks.clear()
+        pin_checks.clear()
         pin = "111999" if name == "wrong password" else "482913"
         answer = register(client, who, number, pin=pin)
-        assert len(argon2_checks) == 1, name  # one keyed argon2id check, whatever failed
-        assert argon2_checks[0].startswith("$argon2id$"), name
+        assert len(pin_checks) == 1, name  # one keyed check, whatever failed
+        assert pin_checks[0].startswith("pv1:"), name
         answers[name] = (answer.status_code, answer.json())
     first = answers["unknown ID number"]
     assert first[0] == 422

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, update
 
-from sscard.accounts import inquiry, passwords, settlement
+from sscard.accounts import inquiry, passwords
 from sscard.accounts.imports import import_contributions, import_old_card_balances
 from sscard.accounts.ledger import Leg, account, check, post
-from sscard.accounts.model import AccountKind, CardNotUsable, InsufficientBalance, TxnKind
-from sscard.accounts.tables import LedgerAccount
+from sscard.accounts.model import AccountKind, InsufficientBalance, TxnKind
+from sscard.accounts.tables import LedgerAccount, MedicalPassword
 from sscard.cards import loss
-from sscard.cards.model import CardState
+from sscard.cards.model import CardNotUsable, CardState
 from sscard.cards.tables import Card
 from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from sscard.core.policy import Channel
+from sscard.core.passwords import PasswordLocked, WrongPassword
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
@@ -59,17 +60,10 @@ def pay(
     kind: str = "outpatient",
     password: str | None = PIN,
     **extra: str,
-) -> settlement.Receipt:
+) -> SimpleNamespace:
     org = OrgKind.PHARMACY if kind == "pharmacy" else OrgKind.HOSPITAL
-    return settlement.settle(
-        world.rt,
-        actor=world.actor(org),
-        card_number=card.card_number or "",
-        kind=kind,
-        amount_fen=amount,
-        idempotency_key=key,
-        password=password,
-        **extra,
+    return world.settle(
+        world.actor(org), card, amount, key=key, kind=kind, password=password, **extra
     )
 
 
@@ -89,7 +83,7 @@ def personal_balance(world: World, person_id: int) -> int:
 def test_c_4_settlement_debits_and_ledger_balances(world: World) -> None:
     card = ready_card(world, balance=10_000)
     receipt = pay(world, card, 2_500, "visit-1")
-    assert (receipt.balance_fen, receipt.txn.amount_fen, receipt.replayed) == (7_500, 2_500, False)
+    assert (receipt.balance_fen, receipt.amount_fen, receipt.replayed) == (7_500, 2_500, False)
     with world.rt.uow() as uow:
         assert check(uow.session) == []
 
@@ -220,7 +214,7 @@ def test_idempotent_retry_never_debits_twice(world: World) -> None:
     first = pay(world, card, 700, "retry-me")
     again = pay(world, card, 700, "retry-me")
     assert again.replayed
-    assert again.txn.id == first.txn.id
+    assert again.transaction_id == first.transaction_id
     assert personal_balance(world, card.person_id) == 4_300
     with pytest.raises(InvalidInput) as exc:
         pay(world, card, 800, "retry-me")
@@ -232,36 +226,14 @@ def test_refund_once_for_at_most_the_original(world: World) -> None:
     paid = pay(world, card, 1_000, "to-refund")
     hospital = world.actor(OrgKind.HOSPITAL)
     with pytest.raises(InvalidInput):
-        settlement.refund(
-            world.rt,
-            actor=hospital,
-            settlement_id=paid.txn.id,
-            amount_fen=1_001,
-            idempotency_key="r0",
-        )
+        world.refund(hospital, paid.transaction_id, 1_001, key="r0")
     with pytest.raises(NotFound):
-        settlement.refund(
-            world.rt,
-            actor=world.actor(OrgKind.PHARMACY),
-            settlement_id=paid.txn.id,
-            amount_fen=100,
-            idempotency_key="r1",
-        )
-    back = settlement.refund(
-        world.rt, actor=hospital, settlement_id=paid.txn.id, amount_fen=600, idempotency_key="r2"
-    )
+        world.refund(world.actor(OrgKind.PHARMACY), paid.transaction_id, 100, key="r1")
+    back = world.refund(hospital, paid.transaction_id, 600, key="r2")
     assert back.balance_fen == 4_600
     with pytest.raises(Conflict):
-        settlement.refund(
-            world.rt,
-            actor=hospital,
-            settlement_id=paid.txn.id,
-            amount_fen=100,
-            idempotency_key="r3",
-        )
-    assert settlement.refund(
-        world.rt, actor=hospital, settlement_id=paid.txn.id, amount_fen=600, idempotency_key="r2"
-    ).replayed
+        world.refund(hospital, paid.transaction_id, 100, key="r3")
+    assert world.refund(hospital, paid.transaction_id, 600, key="r2").replayed
 
 
 def test_p_1_trivial_or_malformed_passwords_are_refused(world: World) -> None:
@@ -280,11 +252,11 @@ def test_p_2_locked_after_wrong_entries_then_reset_at_outlet(world: World) -> No
     card = ready_card(world, balance=5_000)
     limit = world.rt.policy.passwords.max_wrong_attempts
     for i in range(limit - 1):
-        with pytest.raises(passwords.WrongPassword):
+        with pytest.raises(WrongPassword):
             pay(world, card, 100, f"wrong-{i}", password="777777")
-    with pytest.raises(passwords.PasswordLocked):
+    with pytest.raises(PasswordLocked):
         pay(world, card, 100, "wrong-last", password="777777")
-    with pytest.raises(passwords.PasswordLocked):  # even the right one, while locked
+    with pytest.raises(PasswordLocked):  # even the right one, while locked
         pay(world, card, 100, "right-but-locked")
     with world.rt.uow() as uow:
         person = uow.session.get(Person, card.person_id)
@@ -313,24 +285,28 @@ def test_p_2_locked_after_wrong_entries_then_reset_at_outlet(world: World) -> No
 def test_p_3_pharmacy_changes_the_password_with_the_old_one(world: World) -> None:
     card = ready_card(world, balance=1_000)
     pharmacy = world.actor(OrgKind.PHARMACY)
-    with pytest.raises(passwords.WrongPassword):
+    with pytest.raises(WrongPassword), world.rt.uow() as uow:
         passwords.change(
+            uow,
             world.rt,
             actor=pharmacy,
             card_number=card.card_number or "",
             old_password="777777",
             new_password="602417",
         )
-    passwords.change(
-        world.rt,
-        actor=pharmacy,
-        card_number=card.card_number or "",
-        old_password=PIN,
-        new_password="602417",
-    )
-    assert pay(world, card, 100, "new-pin", password="602417").balance_fen == 900
-    with pytest.raises(Forbidden):
+    with world.rt.uow() as uow:
         passwords.change(
+            uow,
+            world.rt,
+            actor=pharmacy,
+            card_number=card.card_number or "",
+            old_password=PIN,
+            new_password="602417",
+        )
+    assert pay(world, card, 100, "new-pin", password="602417").balance_fen == 900
+    with pytest.raises(Forbidden), world.rt.uow() as uow:
+        passwords.change(
+            uow,
             world.rt,
             actor=world.actor(OrgKind.HOSPITAL),
             card_number=card.card_number or "",
@@ -453,18 +429,17 @@ def test_v_1_old_card_balance_is_taken_over_once(world: World, tmp_path: Path) -
 
 
 def test_v_1_first_use_refused_when_the_card_was_activated_meanwhile(world: World) -> None:
-    card = ready_card(world, balance=1_000)  # already active
+    """A first use (new password, no password) meets a card activated elsewhere a moment
+    before: refused with the reason, and no wrong password counted against the holder."""
+    card = ready_card(world, balance=1_000)  # already active, password set
     with pytest.raises(Conflict) as exc:
-        settlement._activate_on_first_use(
-            world.rt,
-            actor=world.actor(OrgKind.HOSPITAL),
-            card_id=card.id,
-            channel=Channel.HOSPITAL,
-            new_password="602417",
-            old_medical_card_no=None,
-        )
+        pay(world, card, 100, "first-after-all", password=None, new_password="602417")
     assert exc.value.extra["reason"] == "activated_meanwhile"
     assert personal_balance(world, card.person_id) == 1_000
+    with world.rt.uow() as uow:
+        row = uow.session.get(MedicalPassword, card.person_id)
+        assert row is not None
+        assert row.failed_attempts == 0
 
 
 def test_v_1_first_use_activates_even_when_the_account_is_empty(world: World) -> None:
@@ -480,15 +455,16 @@ def test_replayed_receipt_shows_the_first_answer(world: World) -> None:
     card = ready_card(world, balance=5_000)
     first = pay(world, card, 700, "same-receipt")
     credit(world, card.person_id, 9_000)
-    again = pay(world, card, 700, "same-receipt", password=None)
+    again = pay(world, card, 700, "same-receipt")
     assert again.replayed
     assert again.balance_fen == first.balance_fen == 4_300
 
 
 def test_p_3_no_password_change_with_a_lost_or_dead_card(world: World) -> None:
     card = ready_card(world, state="replaced", balance=0)
-    with pytest.raises(CardNotUsable):
+    with pytest.raises(CardNotUsable), world.rt.uow() as uow:
         passwords.change(
+            uow,
             world.rt,
             actor=world.actor(OrgKind.PHARMACY),
             card_number=card.card_number or "",
@@ -515,8 +491,9 @@ def test_p_3_only_an_authorised_pharmacy_changes_passwords(world: World) -> None
     card = ready_card(world, balance=0)
     plain = world.org(OrgKind.PHARMACY, authorised=False)
     pharmacy = world.staff_of(plain)
-    with pytest.raises(Forbidden) as exc:
+    with pytest.raises(Forbidden) as exc, world.rt.uow() as uow:
         passwords.change(
+            uow,
             world.rt,
             actor=pharmacy,
             card_number=card.card_number or "",
@@ -533,14 +510,17 @@ def test_p_3_only_an_authorised_pharmacy_changes_passwords(world: World) -> None
             service="password_change",
             granted=True,
         )
-    passwords.change(
-        world.rt,
-        actor=pharmacy,
-        card_number=card.card_number or "",
-        old_password=PIN,
-        new_password="602417",
-    )
-    passwords.verify(world.rt, actor=pharmacy, person_id=card.person_id, password="602417")
+    with world.rt.uow() as uow:
+        passwords.change(
+            uow,
+            world.rt,
+            actor=pharmacy,
+            card_number=card.card_number or "",
+            old_password=PIN,
+            new_password="602417",
+        )
+    with world.rt.uow() as uow:
+        passwords.verify(uow, world.rt, actor=pharmacy, person_id=card.person_id, password="602417")
 
 
 def test_p_3_unauthorised_platform_cannot_activate(world: World) -> None:

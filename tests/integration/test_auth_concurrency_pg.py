@@ -69,7 +69,8 @@ def test_one_totp_code_opens_one_session_even_when_sent_twice_at_once(committed:
     world = committed
     staff_id, org = _member(world)
     member = replace(world.actor(OrgKind.CENTER), staff_id=staff_id)
-    enrol_totp(world.rt, actor=member)
+    with world.rt.uow() as uow:
+        enrol_totp(uow, world.rt, actor=member)
     with world.rt.uow() as uow:
         row = uow.session.scalar(select(Login).where(Login.staff_id == staff_id))
         assert row is not None

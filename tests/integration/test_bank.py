@@ -14,14 +14,14 @@ from sqlalchemy import Engine, event, func, select
 from sscard.access.model import Actor
 from sscard.audit.tables import AuditRecord
 from sscard.bank import service as bank
-from sscard.bank.model import AccountNotUsable, PasswordLocked, WrongPassword
+from sscard.bank.model import AccountNotUsable
 from sscard.bank.tables import BankAccount, BankAccountEvent
 from sscard.cards import loss
 from sscard.cards.model import CardState
 from sscard.cards.tables import Card
 from sscard.core.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
-from sscard.core.keys import SOCIAL, load_key
-from sscard.core.passwords import KeyedPasswords
+from sscard.core.keys import BANK, SOCIAL, load_key
+from sscard.core.passwords import PasswordLocked, PinKey, WrongPassword
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
@@ -203,16 +203,18 @@ def test_v_2_an_account_without_activation_takes_no_password(world: World) -> No
     assert refused.value.extra["current_state"] == "issued"
 
 
-def test_p_1_financial_password_stored_only_as_a_hash_under_the_bank_s_key(
+def test_p_1_financial_password_stored_only_as_a_verification_value_under_the_bank_s_key(
     world: World,
 ) -> None:
     card = world.card(CardState.RECEIVED)
     account = _activate(world, card).account
     assert account.password_hash is not None
-    assert account.password_hash.startswith("$argon2id$")
+    assert account.password_hash.startswith("pv1:1:")
     assert PIN not in account.password_hash
+    subject = f"bank_account:{account.id}"
+    assert PinKey(load_key(BANK)).matches(account.password_hash, subject, PIN)
     # C-1: independent keys; the social side's key cannot check the financial password.
-    assert not KeyedPasswords(load_key(SOCIAL)).verify(account.password_hash, PIN)
+    assert not PinKey(load_key(SOCIAL)).matches(account.password_hash, subject, PIN)
     with world.rt.uow() as uow:
         details = uow.session.scalars(select(AuditRecord.detail)).all()
     assert PIN not in repr(details)

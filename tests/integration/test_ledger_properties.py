@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from sscard.accounts import settlement
+from sscard.accounts import passwords
 from sscard.accounts.ledger import check
 from sscard.accounts.model import InsufficientBalance
 from sscard.core.clock import FixedClock
 from sscard.core.errors import DomainError
+from sscard.core.passwords import PasswordLocked, WrongPassword
 from sscard.core.policy import load_policy
 from sscard.db.engine import UnitOfWork, session_factory
 from sscard.db.models import Base
@@ -53,30 +55,18 @@ def test_c_4_balance_is_the_sum_of_entries_and_never_negative(world: World, ops:
             expected += amount
         elif op == "pay":
             try:
-                receipt = settlement.settle(
-                    world.rt,
-                    actor=hospital,
-                    card_number=card.card_number or "",
-                    kind="outpatient",
-                    amount_fen=amount,
-                    idempotency_key=key,
-                    password=PIN,
+                receipt = world.settle(
+                    hospital, card, amount, key=key, kind="outpatient", password=PIN
                 )
             except InsufficientBalance:
                 assert amount > expected
             else:
                 expected -= amount
-                paid.append((receipt.txn.id, amount))
+                paid.append((receipt.transaction_id, amount))
         elif paid:
             txn_id, original = paid.pop()
             back = min(amount, original)
-            settlement.refund(
-                world.rt,
-                actor=hospital,
-                settlement_id=txn_id,
-                amount_fen=back,
-                idempotency_key=f"r-{key}",
-            )
+            world.refund(hospital, txn_id, back, key=f"r-{key}")
             expected += back
         assert expected >= 0
         assert personal_balance(world, card.person_id) == expected
@@ -101,21 +91,14 @@ def test_c_4_concurrent_settlements_never_overdraw_on_postgresql(committed: Worl
     world = committed
     card = ready_card(world, balance=1_000)
     hospital = world.actor(OrgKind.HOSPITAL)
-    pharmacy_card = card.card_number or ""
     barrier = threading.Barrier(5)
     results: list[Any] = [None] * 5
 
     def pay(i: int) -> None:
         barrier.wait()
         try:
-            results[i] = settlement.settle(
-                world.rt,
-                actor=hospital,
-                card_number=pharmacy_card,
-                kind="outpatient",
-                amount_fen=300,
-                idempotency_key=f"race-{i}",
-                password=PIN,
+            results[i] = world.settle(
+                hospital, card, 300, key=f"race-{i}", kind="outpatient", password=PIN
             )
         except DomainError as exc:  # collected and asserted below
             results[i] = exc
@@ -125,7 +108,7 @@ def test_c_4_concurrent_settlements_never_overdraw_on_postgresql(committed: Worl
         t.start()
     for t in threads:
         t.join(timeout=60)
-    paid = [r for r in results if isinstance(r, settlement.Receipt)]
+    paid = [r for r in results if isinstance(r, SimpleNamespace)]
     refused = [r for r in results if isinstance(r, InsufficientBalance)]
     assert (len(paid), len(refused)) == (3, 2), results
     assert personal_balance(world, card.person_id) == 100
@@ -142,27 +125,19 @@ def test_c_4_same_key_racing_debits_once_on_postgresql(committed: World) -> None
 
     def pay(i: int) -> None:
         barrier.wait()
-        results[i] = settlement.settle(
-            world.rt,
-            actor=hospital,
-            card_number=card.card_number or "",
-            kind="outpatient",
-            amount_fen=400,
-            idempotency_key="same",
-            password=PIN,
-        )
+        results[i] = world.settle(hospital, card, 400, key="same", kind="outpatient", password=PIN)
 
     threads = [threading.Thread(target=pay, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert {r.txn.id for r in results} == {results[0].txn.id}
+    assert {r.transaction_id for r in results} == {results[0].transaction_id}
+    assert sorted(r.replayed for r in results) == [False, True]
     assert personal_balance(world, card.person_id) == 600
 
 
 def test_p_2_parallel_wrong_entries_all_count_on_postgresql(committed: World) -> None:
-    from sscard.accounts import passwords
     from sscard.accounts.tables import MedicalPassword
 
     world = committed
@@ -174,9 +149,10 @@ def test_p_2_parallel_wrong_entries_all_count_on_postgresql(committed: World) ->
     def guess(i: int) -> None:
         barrier.wait()
         try:
-            passwords.verify(
-                world.rt, actor=hospital, person_id=card.person_id, password=f"77777{i}"
-            )
+            with world.rt.uow() as uow:
+                passwords.verify(
+                    uow, world.rt, actor=hospital, person_id=card.person_id, password=f"77777{i}"
+                )
         except DomainError as exc:  # collected and asserted below
             results[i] = exc
 
@@ -190,6 +166,6 @@ def test_p_2_parallel_wrong_entries_all_count_on_postgresql(committed: World) ->
         assert row is not None
         assert row.failed_attempts == world.rt.policy.passwords.max_wrong_attempts
         assert row.locked_at is not None
-    assert all(isinstance(r, passwords.WrongPassword | passwords.PasswordLocked) for r in results)
-    with pytest.raises(passwords.PasswordLocked):  # the right one too, until reset
-        passwords.verify(world.rt, actor=hospital, person_id=card.person_id, password=PIN)
+    assert all(isinstance(r, WrongPassword | PasswordLocked) for r in results)
+    with pytest.raises(PasswordLocked), world.rt.uow() as uow:  # until reset
+        passwords.verify(uow, world.rt, actor=hospital, person_id=card.person_id, password=PIN)

@@ -173,9 +173,18 @@ def test_a_2_handout_overdue_flagged_once(world: World) -> None:
 
 
 def test_idempotency_keys_are_forgotten_after_a_day(world: World) -> None:
-    from sscard.db.idempotency import IdempotencyRecord, claim
+    from sscard.db.idempotency import Answer, IdempotencyRecord, remember
 
-    claim(world.rt.session_factory, staff_id=1, key="k", fingerprint="f", now=world.rt.now())
+    with world.rt.uow() as uow:
+        remember(
+            uow.session,
+            staff_id=1,
+            key="k",
+            fingerprint="f",
+            answer=Answer(200, {}),
+            now=world.rt.now(),
+        )
+        uow.commit()
     world.advance(hours=23)
     assert sweep(world.rt).counts["idempotency_keys_pruned"] == 0
     world.advance(hours=2)

@@ -12,7 +12,6 @@ from sscard.bank.model import (
     AccountAction,
     AccountState,
     account_action_for,
-    enter_password,
     next_state,
 )
 from sscard.cards.model import HELD as HELD_BY_HOLDER
@@ -89,20 +88,3 @@ def test_c_1_the_bank_speaks_the_center_s_card_vocabulary() -> None:
     assert {s.value for s in LOST} - REPORTED_LOST == {CardState.LOST_AUTO.value}
     assert {s.value for s in TERMINAL} == ENDED
     assert {s.value for s in HELD_BY_HOLDER} == HELD
-
-
-def test_p_2_consecutive_wrong_entries_lock_and_a_right_one_resets() -> None:
-    first = enter_password(right=False, failed_attempts=0, max_wrong=3)
-    assert (first.verified, first.failed_attempts, first.locked, first.attempts_left) == (
-        False,
-        1,
-        False,
-        2,
-    )
-    assert enter_password(right=True, failed_attempts=2, max_wrong=3).failed_attempts == 0
-    third = enter_password(right=False, failed_attempts=2, max_wrong=3)
-    assert third.locked
-    assert third.attempts_left == 0
-    assert third.event is not None
-    assert third.event.value == "password_locked"
-    assert enter_password(right=False, failed_attempts=0, max_wrong=1).locked  # policy count

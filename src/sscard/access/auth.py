@@ -48,6 +48,7 @@ from sscard.access.totp import open_secret, totp_step
 from sscard.audit.service import record
 from sscard.core.errors import Conflict, DomainError, Unauthenticated
 from sscard.db.base import UTCDateTime
+from sscard.db.engine import UnitOfWork
 from sscard.register.model import OrgKind
 from sscard.register.service import hash_token
 from sscard.register.tables import Organization, Person
@@ -306,7 +307,7 @@ def count_failure(
     return LoginFailed(FAILED)
 
 
-def end_session(rt: Runtime, *, actor: Actor, bearer: str) -> None:
+def end_session(uow: UnitOfWork, rt: Runtime, *, actor: Actor, bearer: str) -> None:
     """Log out: end the session this bearer value opened."""
     kind, _, _ = classify_bearer(bearer)
     if kind is not BearerKind.SESSION:
@@ -315,26 +316,25 @@ def end_session(rt: Runtime, *, actor: Actor, bearer: str) -> None:
             "an administrator, a partner credential through /credentials",
             reason="not_a_session",
         )
-    with rt.uow() as uow:
-        sid = uow.session.scalar(
-            update(AuthSession)
-            .where(AuthSession.token_hash == hash_token(bearer), AuthSession.ended_at.is_(None))
-            .values(ended_at=rt.now(), end_reason="logout")
-            .returning(AuthSession.id)
-            .execution_options(synchronize_session=False)
-        )
-        if sid is None:
-            raise SessionEnded("this session was already ended")
-        record(
-            uow.session,
-            actor=actor,
-            at=rt.now(),
-            action="auth.session_ended",
-            subject_type="session",
-            subject_id=sid,
-            person_id=actor.person_id,
-        )
-        uow.commit()
+    sid = uow.session.scalar(
+        update(AuthSession)
+        .where(AuthSession.token_hash == hash_token(bearer), AuthSession.ended_at.is_(None))
+        .values(ended_at=rt.now(), end_reason="logout")
+        .returning(AuthSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    if sid is None:
+        raise SessionEnded("this session was already ended")
+    record(
+        uow.session,
+        actor=actor,
+        at=rt.now(),
+        action="auth.session_ended",
+        subject_type="session",
+        subject_id=sid,
+        person_id=actor.person_id,
+    )
+    uow.commit()
 
 
 def end_sessions(s: Session, *, login_id: int, now: datetime, reason: str) -> int:
@@ -364,18 +364,25 @@ _NO_SECRET = "-" * 64
 
 
 def authenticate(rt: Runtime, *, bearer: str, source: str) -> Authenticated:
-    """The actor a bearer value stands for: a session, a partner credential or a token."""
-    kind, key_id, secret = classify_bearer(bearer.strip())
-    now = rt.now()
+    """The actor a bearer value stands for, in a unit of work of its own."""
     with rt.uow() as uow:
-        if kind is BearerKind.SESSION:
-            found = _by_session(uow.session, rt, secret, now, source)
-        elif kind is BearerKind.CREDENTIAL:
-            found = _by_credential(uow.session, key_id, secret, now, source)
-        else:
-            found = _by_token(uow.session, secret, now, source)
+        found = authenticate_in(uow.session, rt, bearer=bearer, source=source)
         uow.commit()
     return found
+
+
+def authenticate_in(s: Session, rt: Runtime, *, bearer: str, source: str) -> Authenticated:
+    """The actor a bearer value stands for: a session, a partner credential or a token,
+    looked up in the request's own transaction (one indexed lookup, and a guarded
+    ``last used`` UPDATE at most once a minute), so that a revocation, a deactivation or
+    an expiry takes effect at the very next request."""
+    kind, key_id, secret = classify_bearer(bearer.strip())
+    now = rt.now()
+    if kind is BearerKind.SESSION:
+        return _by_session(s, rt, secret, now, source)
+    if kind is BearerKind.CREDENTIAL:
+        return _by_credential(s, key_id, secret, now, source)
+    return _by_token(s, secret, now, source)
 
 
 def _touch(s: Session, column: Any, id_column: Any, row_id: int, now: datetime) -> None:

@@ -26,6 +26,7 @@ from sscard.access.tables import Login, Staff
 from sscard.audit.service import record
 from sscard.core.errors import Conflict, DomainError, InvalidInput
 from sscard.core.keys import load_key
+from sscard.db.engine import UnitOfWork
 from sscard.runtime import Runtime
 
 AUTH = "auth"  # the key that seals TOTP secrets
@@ -95,62 +96,60 @@ def _own_login(s: Session, actor: Actor) -> Login:
     return login
 
 
-def enrol_totp(rt: Runtime, *, actor: Actor) -> TotpEnrolment:
+def enrol_totp(uow: UnitOfWork, rt: Runtime, *, actor: Actor) -> TotpEnrolment:
     """Start TOTP enrolment: a new secret, shown once; confirmed with a current code."""
-    with rt.uow() as uow:
-        s = uow.session
-        login = _own_login(s, actor)
-        if login.totp_confirmed_at is not None:
-            raise Conflict(
-                "an authenticator is already enabled for this login; an administrator's "
-                "password reset with 'clear_totp' removes it",
-                reason="totp_enabled",
-            )
-        secret = pyotp.random_base32()
-        login.totp_secret = seal_secret(secret, login_id=login.id)
-        login.totp_last_step = None
-        staff = s.get(Staff, actor.staff_id)
-        assert staff is not None
-        uri = pyotp.TOTP(secret).provisioning_uri(
-            name=f"{actor.org_code}:{staff.login}", issuer_name=ISSUER
+    s = uow.session
+    login = _own_login(s, actor)
+    if login.totp_confirmed_at is not None:
+        raise Conflict(
+            "an authenticator is already enabled for this login; an administrator's "
+            "password reset with 'clear_totp' removes it",
+            reason="totp_enabled",
         )
-        record(
-            s,
-            actor=actor,
-            at=rt.now(),
-            action="auth.totp_enrolled",
-            subject_type="staff",
-            subject_id=actor.staff_id,
-        )
-        uow.commit()
+    secret = pyotp.random_base32()
+    login.totp_secret = seal_secret(secret, login_id=login.id)
+    login.totp_last_step = None
+    staff = s.get(Staff, actor.staff_id)
+    assert staff is not None
+    uri = pyotp.TOTP(secret).provisioning_uri(
+        name=f"{actor.org_code}:{staff.login}", issuer_name=ISSUER
+    )
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="auth.totp_enrolled",
+        subject_type="staff",
+        subject_id=actor.staff_id,
+    )
+    uow.commit()
     return TotpEnrolment(secret=secret, uri=uri)
 
 
-def confirm_totp(rt: Runtime, *, actor: Actor, code: str) -> None:
+def confirm_totp(uow: UnitOfWork, rt: Runtime, *, actor: Actor, code: str) -> None:
     """Enable TOTP once the member shows a current code of the enrolled secret."""
-    with rt.uow() as uow:
-        s = uow.session
-        login = _own_login(s, actor)
-        if login.totp_confirmed_at is not None:
-            raise Conflict("the authenticator is already enabled", reason="totp_enabled")
-        if not login.totp_secret:
-            raise Conflict("enrol first: POST /auth/totp", reason="totp_not_enrolled")
-        secret = open_secret(login.totp_secret, login_id=login.id)
-        step = totp_step(secret, code, rt.now(), login.totp_last_step)
-        if step is None:
-            raise InvalidInput(
-                "this is not the authenticator's current code: check the phone's time and "
-                "send the six digits shown now",
-                field="code",
-                reason="wrong_code",
-            )
-        login.totp_confirmed_at, login.totp_last_step = rt.now(), step
-        record(
-            s,
-            actor=actor,
-            at=rt.now(),
-            action="auth.totp_enabled",
-            subject_type="staff",
-            subject_id=actor.staff_id,
+    s = uow.session
+    login = _own_login(s, actor)
+    if login.totp_confirmed_at is not None:
+        raise Conflict("the authenticator is already enabled", reason="totp_enabled")
+    if not login.totp_secret:
+        raise Conflict("enrol first: POST /auth/totp", reason="totp_not_enrolled")
+    secret = open_secret(login.totp_secret, login_id=login.id)
+    step = totp_step(secret, code, rt.now(), login.totp_last_step)
+    if step is None:
+        raise InvalidInput(
+            "this is not the authenticator's current code: check the phone's time and "
+            "send the six digits shown now",
+            field="code",
+            reason="wrong_code",
         )
-        uow.commit()
+    login.totp_confirmed_at, login.totp_last_step = rt.now(), step
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="auth.totp_enabled",
+        subject_type="staff",
+        subject_id=actor.staff_id,
+    )
+    uow.commit()

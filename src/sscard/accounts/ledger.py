@@ -1,4 +1,17 @@
-"""Posting double-entry transactions; the balance moves in the same statement as the entry."""
+"""Posting double-entry transactions; the balance moves in the same statement as the entry.
+
+A leg names its account by id or by its owner (``Owner``: a person's account of a kind,
+or one of an institution's sub-accounts). Each leg is one guarded
+``UPDATE ... RETURNING``: the balance moves, a debit that would take a personal account
+below zero changes nothing, and the new balance comes back in the same round trip.
+Every transaction locks a person's accounts before its counterparties' (one lock
+order, so two postings never deadlock).
+
+Hot rows: every settlement at a hospital credits the hospital, so its account would be
+one row that all its payments queue on. Each institution has ``INSTITUTION_SHARDS``
+sub-accounts instead; a payment credits the one its holder maps to, the institution's
+balance is their sum, and each sub-account's balance is still the sum of its entries.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +19,57 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sscard.accounts.model import AccountKind, InsufficientBalance, TxnKind
 from sscard.accounts.tables import LedgerAccount, LedgerEntry, LedgerTxn
 from sscard.core.errors import DomainError
+
+INSTITUTION_SHARDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """An account named by whose it is: a person's, an organization's sub-account."""
+
+    kind: AccountKind
+    person_id: int | None = None
+    org_id: int | None = None
+    shard: int = 0
+
+    def where(self) -> ColumnElement[bool]:
+        if self.person_id is not None:
+            return and_(
+                LedgerAccount.kind == self.kind.value,
+                LedgerAccount.person_id == self.person_id,
+            )
+        return and_(
+            LedgerAccount.kind == self.kind.value,
+            LedgerAccount.org_id == self.org_id,
+            LedgerAccount.shard == self.shard,
+        )
+
+    @property
+    def order(self) -> tuple[int, str, int, int]:
+        """The lock order: persons' accounts first."""
+        return (
+            0 if self.person_id is not None else 1,
+            self.kind.value,
+            self.org_id or 0,
+            self.shard,
+        )
+
+
+def personal(person_id: int) -> Owner:
+    return Owner(AccountKind.PERSONAL, person_id=person_id)
+
+
+def institution(org_id: int, *, person_id: int) -> Owner:
+    """The institution's sub-account that a payment of ``person_id`` goes to."""
+    return Owner(AccountKind.INSTITUTION, org_id=org_id, shard=person_id % INSTITUTION_SHARDS)
 
 
 def account(
@@ -28,13 +85,13 @@ def account(
     q = (
         q.where(LedgerAccount.person_id == person_id)
         if person_id is not None
-        else q.where(LedgerAccount.org_id == org_id)
+        else q.where(LedgerAccount.org_id == org_id, LedgerAccount.shard == 0)
     )
     found = s.scalar(q)
     if found is not None:
         return found
     fresh = LedgerAccount(
-        kind=kind.value, person_id=person_id, org_id=org_id, balance_fen=0, created_at=now
+        kind=kind.value, person_id=person_id, org_id=org_id, shard=0, balance_fen=0, created_at=now
     )
     try:
         with s.begin_nested():
@@ -46,11 +103,64 @@ def account(
     return fresh
 
 
+def _open(s: Session, owner: Owner, now: datetime) -> None:
+    """Open ``owner``'s account unless it exists (a racing opener is no error)."""
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    s.execute(
+        dialect.insert(LedgerAccount)
+        .values(
+            kind=owner.kind.value,
+            person_id=owner.person_id,
+            org_id=owner.org_id,
+            shard=owner.shard,
+            balance_fen=0,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
 @dataclass(frozen=True)
 class Leg:
-    account_id: int
+    account: int | Owner
     amount_fen: int  # + credit, - debit
     may_go_negative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    txn_id: int
+    balances: dict[int | Owner, int]  # each leg's account balance after the posting
+
+
+def _move(s: Session, leg: Leg, now: datetime) -> tuple[int, int]:
+    """One leg's guarded balance UPDATE; (account id, balance after)."""
+    where = (
+        leg.account.where() if isinstance(leg.account, Owner) else LedgerAccount.id == leg.account
+    )
+    stmt = (
+        update(LedgerAccount)
+        .where(where)
+        .values(balance_fen=LedgerAccount.balance_fen + leg.amount_fen)
+        .returning(LedgerAccount.id, LedgerAccount.balance_fen)
+        .execution_options(synchronize_session=False)
+    )
+    if not leg.may_go_negative:
+        stmt = stmt.where(LedgerAccount.balance_fen + leg.amount_fen >= 0)
+    row = s.execute(stmt).first()
+    if row is None and isinstance(leg.account, Owner):
+        exists = s.scalar(select(LedgerAccount.balance_fen).where(where))
+        if exists is None:  # first use of this account: open it, then move
+            _open(s, leg.account, now)
+            row = s.execute(stmt).first()
+    if row is None:
+        current = s.scalar(select(LedgerAccount.balance_fen).where(where))
+        raise InsufficientBalance(
+            f"the medical account holds {current or 0} fen; {-leg.amount_fen} fen cannot be "
+            "paid from it",
+            balance_fen=current or 0,
+        )
+    return int(row[0]), int(row[1])
 
 
 def post(
@@ -63,65 +173,49 @@ def post(
     org_id: int | None = None,
     card_id: int | None = None,
     actor_staff_id: int | None = None,
-    request_key: str | None = None,
-    fingerprint: str | None = None,
     refund_of_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> LedgerTxn:
+) -> Posted:
     """Record one balanced transaction; refuse a debit that would go below zero.
 
-    Each leg's balance moves with ``UPDATE ... SET balance = balance + amount WHERE
-    balance + amount >= 0``: on PostgreSQL concurrent debits of one account queue on
-    the row and the second sees the first's result, so no race can overdraw it.
+    The balances move first (persons' accounts first, then counterparties'), so a
+    refused debit has written nothing; then the transaction and its entries.
     """
     if sum(leg.amount_fen for leg in legs) != 0:
         raise DomainError("unbalanced transaction")  # a programming error, never input
-    txn = LedgerTxn(
-        kind=kind.value,
-        person_id=person_id,
-        org_id=org_id,
-        card_id=card_id,
-        amount_fen=max(abs(leg.amount_fen) for leg in legs),
-        request_key=request_key,
-        request_fingerprint=fingerprint,
-        refund_of_id=refund_of_id,
-        actor_staff_id=actor_staff_id,
-        created_at=now,
-        detail=detail or {},
-    )
-    s.add(txn)
-    s.flush()
-    for leg in sorted(legs, key=lambda leg: leg.account_id):  # one lock order: no deadlock
-        stmt = (
-            update(LedgerAccount)
-            .where(LedgerAccount.id == leg.account_id)
-            .values(balance_fen=LedgerAccount.balance_fen + leg.amount_fen)
+
+    def order(leg: Leg) -> tuple[int, str, int, int]:
+        return leg.account.order if isinstance(leg.account, Owner) else (2, "", leg.account, 0)
+
+    moved = [(leg, *_move(s, leg, now)) for leg in sorted(legs, key=order)]
+    txn_id = s.execute(
+        insert(LedgerTxn)
+        .values(
+            kind=kind.value,
+            person_id=person_id,
+            org_id=org_id,
+            card_id=card_id,
+            amount_fen=max(abs(leg.amount_fen) for leg in legs),
+            refund_of_id=refund_of_id,
+            actor_staff_id=actor_staff_id,
+            created_at=now,
+            detail=detail or {},
         )
-        if not leg.may_go_negative:
-            stmt = stmt.where(LedgerAccount.balance_fen + leg.amount_fen >= 0)
-        changed = s.execute(stmt.execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
-        if changed != 1:
-            balance = s.scalar(
-                select(LedgerAccount.balance_fen).where(LedgerAccount.id == leg.account_id)
-            )
-            raise InsufficientBalance(
-                f"the medical account holds {balance or 0} fen; {-leg.amount_fen} fen cannot be "
-                "paid from it",
-                balance_fen=balance or 0,
-            )
+        .returning(LedgerTxn.id)
+    ).scalar_one()
     s.execute(
         insert(LedgerEntry),
         [
             {
-                "txn_id": txn.id,
-                "account_id": leg.account_id,
+                "txn_id": txn_id,
+                "account_id": account_id,
                 "amount_fen": leg.amount_fen,
                 "created_at": now,
             }
-            for leg in legs
+            for leg, account_id, _ in moved
         ],
     )
-    return txn
+    return Posted(txn_id=txn_id, balances={leg.account: after for leg, _, after in moved})
 
 
 def balance(s: Session, account_id: int) -> int:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sscard.cards.model import CardState
-from sscard.core.errors import DomainError, InvalidInput, PolicyRefused
+from sscard.core.errors import DomainError, InvalidInput
 
 
 class AccountKind(StrEnum):
@@ -44,33 +43,7 @@ class InsufficientBalance(DomainError):
     title = "Insufficient balance"
 
 
-class CardNotUsable(PolicyRefused):
-    code = "card_not_usable"
-
-
 MAX_AMOUNT_FEN = 10_000_000  # 100 000 yuan: above this a line is surely a typo
-
-WHY_NOT_USABLE = {
-    CardState.ORDERED: "the card is still in production",
-    CardState.AT_OUTLET: "the card has not been picked up",
-    CardState.WITH_UNIT: "the card has not been handed to its holder",
-    CardState.RECEIVED: "the card is not activated (V-2)",
-    CardState.LOST_ORAL: "the card is reported lost: the account is suspended (L-1, R-2)",
-    CardState.LOST_WRITTEN: "the card is reported lost and frozen (L-2, R-2)",
-    CardState.LOST_AUTO: "the card was reported lost automatically (V-5, R-2)",
-    CardState.REPLACED: "the card was replaced and is dead for good (R-3)",
-    CardState.SUPERSEDED: "a newer card of the holder is in use",
-    CardState.DESTROYED: "the card was destroyed",
-}
-
-
-def refuse_unusable(state: CardState) -> None:
-    """Debits need an active card (V-2, L-1, L-2, R-2)."""
-    if state is not CardState.ACTIVE:
-        raise CardNotUsable(
-            f"no payment from the medical account: {WHY_NOT_USABLE[state]}",
-            card_state=state.value,
-        )
 
 
 def check_amount(amount_fen: int, field: str = "amount_fen") -> int:

@@ -1,15 +1,16 @@
 """The medical consumption password (P-1 to P-3, V-2): set, verify, lock, reset, change.
 
-Wrong entries are counted in a transaction of their own, so a refused payment still
-counts its wrong password; after the policy's number of consecutive wrong entries the
-password is locked until it is reset at an outlet with ID and card (P-2). The one
-check that does not count (``matches_uncounted_for_self_registration_only``) is for
-self-service registration, which throttles on its own counter; never for a counter.
+The stored value is a keyed verification value under the social side's PIN key
+(``core.passwords.PinKey``, bound to the person). A wrong entry is counted, audited and
+committed even though the request is refused; after the policy's number of
+consecutive wrong entries the password is locked until it is reset at an outlet with
+ID and card (P-2, the same rule as the bank's financial password). The one check that
+does not count (``matches_uncounted_for_self_registration_only``) is for self-service
+registration, which throttles on its own counter; never for a counter.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from functools import cache
 
@@ -27,32 +28,27 @@ from sscard.access.model import (
     require_scope,
 )
 from sscard.access.scoping import record_of_card
-from sscard.accounts.model import CardNotUsable
 from sscard.accounts.tables import MedicalPassword
 from sscard.audit.service import record
-from sscard.cards.model import CardState
+from sscard.cards.model import CardNotUsable, CardState
 from sscard.cards.tables import Card
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import parse_id_number
 from sscard.core.keys import SOCIAL, load_key
-from sscard.core.passwords import KeyedPasswords, check_new_password
+from sscard.core.passwords import (
+    PasswordLocked,
+    PinKey,
+    WrongPassword,
+    check_new_password,
+    enter_pin,
+)
 from sscard.core.policy import AgentAct
 from sscard.db.engine import UnitOfWork, is_postgres
 from sscard.register.service import granted
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
-
-class WrongPassword(DomainError):
-    code = "wrong_password"
-    status = 401
-    title = "Wrong password"
-
-
-class PasswordLocked(DomainError):
-    code = "password_locked"
-    status = 423
-    title = "Password locked"
+WHAT = "consumption password"
 
 
 class PasswordNotSet(DomainError):
@@ -62,8 +58,18 @@ class PasswordNotSet(DomainError):
 
 
 @cache
-def _keyed() -> KeyedPasswords:
-    return KeyedPasswords(load_key(SOCIAL))
+def _key() -> PinKey:
+    return PinKey(load_key(SOCIAL))
+
+
+def subject_of(person_id: int) -> str:
+    """What a person's consumption password is bound to."""
+    return f"person:{person_id}"
+
+
+def verifier(person_id: int, password: str) -> str:
+    """The stored form of ``password`` for ``person_id`` (bulk loaders use it too)."""
+    return _key().verifier(subject_of(person_id), password)
 
 
 def set_password(
@@ -80,15 +86,15 @@ def set_password(
     """Store a new consumption password for ``person`` (inside the caller's transaction)."""
     check_new_password(password, birth_date=person.birth_date, field=field)
     row = s.get(MedicalPassword, person.id)
-    hashed = _keyed().hash(password)
+    stored = verifier(person.id, password)
     if row is None:
         s.add(
             MedicalPassword(
-                person_id=person.id, password_hash=hashed, failed_attempts=0, set_at=rt.now()
+                person_id=person.id, password_hash=stored, failed_attempts=0, set_at=rt.now()
             )
         )
     else:
-        row.password_hash, row.failed_attempts, row.locked_at = hashed, 0, None
+        row.password_hash, row.failed_attempts, row.locked_at = stored, 0, None
         row.set_at = rt.now()
     record(
         s,
@@ -102,68 +108,57 @@ def set_password(
     )
 
 
-def has_password(rt: Runtime, person_id: int) -> bool:
-    with rt.uow() as uow:
-        return uow.session.get(MedicalPassword, person_id) is not None
+def has_password(s: Session, person_id: int) -> bool:
+    return s.get(MedicalPassword, person_id) is not None
 
 
-def verify(rt: Runtime, *, actor: Actor, person_id: int, password: str) -> None:
-    """Check the consumption password; count a wrong one in its own transaction.
+def verify(uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, password: str) -> None:
+    """Check the consumption password in the caller's unit of work (P-2).
 
-    The row is locked while it is checked, so parallel wrong entries all count and
-    none can clear a lock another one set.
+    The row is locked while it is checked, so parallel wrong entries all count and none
+    can clear a lock another one set. A right entry leaves the unit open for the caller's
+    change; a wrong one is counted and audited, the unit is committed, and the refusal
+    raised.
     """
+    s = uow.session
     limit = rt.policy.passwords.max_wrong_attempts
-    with rt.uow() as uow:
-        s = uow.session
-        q = select(MedicalPassword).where(MedicalPassword.person_id == person_id)
-        if is_postgres(s):
-            q = q.with_for_update()
-        row = s.scalar(q.execution_options(populate_existing=True))
-        if row is None:
-            raise PasswordNotSet(
-                "the consumption password was never set: it is set at activation (V-2), or at "
-                "an outlet with ID and card"
-            )
-        if row.locked_at is not None or row.failed_attempts >= limit:
-            raise PasswordLocked(
-                "the consumption password is locked after repeated wrong entries: unlock and "
-                "reset it at an outlet of the issuing bank with ID and card (P-2)"
-            )
-        if _keyed().verify(row.password_hash, password or ""):
-            if row.failed_attempts:
-                row.failed_attempts = 0
-                uow.commit()
-            return
-        row.failed_attempts += 1
-        failed = row.failed_attempts
-        locked = failed >= limit
-        if locked:
-            row.locked_at = rt.now()
-        record(
-            s,
-            actor=actor,
-            at=rt.now(),
-            action="medical_password.locked" if locked else "medical_password.wrong",
-            subject_type="person",
-            subject_id=person_id,
-            person_id=person_id,
-            detail={"failed_attempts": failed},
+    q = select(MedicalPassword).where(MedicalPassword.person_id == person_id)
+    if is_postgres(s):
+        q = q.with_for_update()
+    row = s.scalar(q.execution_options(populate_existing=True))
+    if row is None:
+        raise PasswordNotSet(
+            "the consumption password was never set: it is set at activation (V-2), or at "
+            "an outlet with ID and card"
         )
-        uow.commit()
-    if locked:
-        raise PasswordLocked(
-            f"{limit} wrong entries in a row: the consumption password is now locked; unlock "
-            "and reset it at an outlet with ID and card (P-2)"
-        )
-    raise WrongPassword(
-        f"wrong consumption password; {limit - failed} tries left", tries_left=limit - failed
+    if row.locked_at is not None or row.failed_attempts >= limit:
+        raise PasswordLocked(what=WHAT, field="password")
+    key = _key()
+    right = key.matches(row.password_hash, subject_of(person_id), password or "")
+    entry = enter_pin(right=right, failed_attempts=row.failed_attempts, max_wrong=limit)
+    if entry.verified:
+        if row.failed_attempts:
+            row.failed_attempts = 0
+        if key.needs_upgrade(row.password_hash):
+            row.password_hash = verifier(person_id, password)
+        return
+    row.failed_attempts = entry.failed_attempts
+    if entry.locked:
+        row.locked_at = rt.now()
+    record(
+        s,
+        actor=actor,
+        at=rt.now(),
+        action="medical_password.locked" if entry.locked else "medical_password.wrong",
+        subject_type="person",
+        subject_id=person_id,
+        person_id=person_id,
+        detail={"failed_attempts": entry.failed_attempts},
     )
-
-
-@cache
-def _dummy_hash() -> str:
-    return _keyed().hash(secrets.token_urlsafe(16))
+    uow.commit()
+    if entry.locked:
+        raise PasswordLocked(what=WHAT, field="password", just_now=True)
+    raise WrongPassword(entry, what=WHAT, field="password")
 
 
 def matches_uncounted_for_self_registration_only(
@@ -175,9 +170,9 @@ def matches_uncounted_for_self_registration_only(
     Only self-service registration may use this, because it counts wrong proofs on
     its own throttle (the person's login lockout) instead: an unauthenticated caller
     must not be able to lock a cardholder's consumption password. A password that is
-    locked (P-2) or was never set never matches. Every call does one keyed argon2id
-    check (``person_id=None``, an unknown person, included), so the answer's timing
-    does not tell the cases apart.
+    locked (P-2) or was never set never matches. Every call computes one verification
+    value (``person_id=None``, an unknown person, included), so the work does not tell
+    the cases apart.
     """
     limit = rt.policy.passwords.max_wrong_attempts
     row = None
@@ -185,9 +180,10 @@ def matches_uncounted_for_self_registration_only(
         with rt.uow() as uow:
             row = uow.session.get(MedicalPassword, person_id)
     usable = row is not None and row.locked_at is None and row.failed_attempts < limit
-    stored = row.password_hash if usable and row is not None else _dummy_hash()
-    matched = _keyed().verify(stored, password or "")
-    return usable and matched
+    if not usable or row is None or person_id is None:
+        _key().matches(verifier(0, "-"), subject_of(0), password or "")
+        return False
+    return _key().matches(row.password_hash, subject_of(person_id), password or "")
 
 
 def _refuse_dead(card: Card) -> None:
@@ -251,40 +247,39 @@ def reset(
 
 
 def change(
-    rt: Runtime, *, actor: Actor, card_number: str, old_password: str, new_password: str
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    card_number: str,
+    old_password: str,
+    new_password: str,
 ) -> int:
-    """P-3: change at an authorised pharmacy, grassroots platform or outlet.
-
-    The old password is checked (and a wrong one counted) before the change's own
-    transaction begins, so the two never wait on each other.
-    """
+    """P-3: change at an authorised pharmacy, grassroots platform or outlet, with the
+    old password (a counted entry, P-2), in one unit of work."""
     require(actor, "medical_password.change")
-    with rt.uow() as uow:
-        require_authorised(actor, Service.PASSWORD_CHANGE, granted(uow.session, actor))
-        card = uow.session.scalar(
-            select(Card).where(Card.card_number == card_number.strip().upper())
-        )
-        if card is None:
-            raise InvalidInput("no card with this card number", field="card_number")
-        require_scope(actor, "medical_password.change", _presented(card))
-        _refuse_dead(card)
-        person = uow.session.get(Person, card.person_id)
-        assert person is not None
+    s = uow.session
+    require_authorised(actor, Service.PASSWORD_CHANGE, granted(s, actor))
+    card = s.scalar(select(Card).where(Card.card_number == card_number.strip().upper()))
+    if card is None:
+        raise InvalidInput("no card with this card number", field="card_number")
+    require_scope(actor, "medical_password.change", _presented(card))
+    _refuse_dead(card)
+    person = s.get(Person, card.person_id)
+    assert person is not None
+    # A new password that would be refused is refused before the old one is counted.
     check_new_password(new_password, birth_date=person.birth_date, field="new_password")
-    verify(rt, actor=actor, person_id=person.id, password=old_password)
-    with rt.uow() as uow:
-        fresh = uow.session.get(Person, person.id)
-        assert fresh is not None
-        set_password(
-            uow.session,
-            rt,
-            actor=actor,
-            person=fresh,
-            password=new_password,
-            field="new_password",
-            event="changed",
-        )
-        uow.commit()
+    verify(uow, rt, actor=actor, person_id=person.id, password=old_password)
+    set_password(
+        s,
+        rt,
+        actor=actor,
+        person=person,
+        password=new_password,
+        field="new_password",
+        event="changed",
+    )
+    uow.commit()
     return person.id
 
 

@@ -1,33 +1,41 @@
-"""Settlement at designated hospitals and pharmacies, and refunds (C-4, V-1, V-2, R-2)."""
+"""Settlement at designated hospitals and pharmacies, and refunds (C-4, V-1, V-2, R-2).
+
+Each is one use case in one unit of work: the card is locked, its password checked,
+the money moved, the audit record written, and the unit committed once. A retried
+request is answered from its Idempotency-Key (``db.idempotency``, kept in the same
+transaction by the request's unit), so a payment is never debited twice.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sscard.access.model import SYSTEM, Actor, require
+from sscard.access.scoping import record_of_card
 from sscard.accounts import passwords
-from sscard.accounts.ledger import Leg, account, balance, post
+from sscard.accounts.ledger import Leg, Owner, account, balance, institution, personal, post
 from sscard.accounts.model import (
     AccountKind,
+    InsufficientBalance,
     SettlementKind,
     TxnKind,
     check_amount,
-    refuse_unusable,
 )
-from sscard.accounts.tables import LedgerTxn, MedicalPassword
+from sscard.accounts.tables import LedgerTxn
 from sscard.audit.service import record
-from sscard.cards.model import CardState
+from sscard.cards.model import CardState, refuse_unusable
 from sscard.cards.service import activate_card, close_old_medical_card, has_old_medical_card
 from sscard.cards.tables import Card
-from sscard.cards.transitions import load_card
-from sscard.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from sscard.cards.transitions import load_card_by
+from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sscard.core.policy import Channel
+from sscard.db.engine import UnitOfWork
 from sscard.messages import Delivery, OldMedicalCardClosed
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
@@ -39,244 +47,162 @@ KINDS_OF = {
 }
 
 
-class KeyReused(InvalidInput):
-    code = "idempotency_key_reused"
-
-
 @dataclass(frozen=True)
 class Receipt:
     """What the institution prints: the payment, the balance after it, the card."""
 
-    txn: LedgerTxn
+    transaction_id: int
+    kind: str
+    amount_fen: int
     balance_fen: int
     card_id: int
     card_state: str
     activated: bool
-    replayed: bool
+    at: datetime
 
 
-def _fingerprint(*parts: object) -> str:
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
-
-
-def _earlier(rt: Runtime, org_id: int, key: str, fingerprint: str) -> LedgerTxn | None:
-    with rt.uow() as uow:
-        txn = uow.session.scalar(
-            select(LedgerTxn).where(LedgerTxn.org_id == org_id, LedgerTxn.request_key == key)
-        )
-    if txn is not None and txn.request_fingerprint != fingerprint:
-        raise KeyReused(
-            "this idempotency key was used for another payment; use a new key",
-            field="idempotency_key",
-        )
-    return txn
-
-
-def _receipt(rt: Runtime, txn: LedgerTxn, *, replayed: bool, activated: bool) -> Receipt:
-    """The receipt; a replay shows the balance right after the first answer."""
-    with rt.uow() as uow:
-        s = uow.session
-        card = s.get(Card, txn.card_id) if txn.card_id else None
-        return Receipt(
-            txn=txn,
-            balance_fen=int(txn.detail.get("balance_after_fen", 0)),
-            card_id=card.id if card else 0,
-            card_state=card.state if card else "unknown",
-            activated=activated,
-            replayed=replayed,
-        )
-
-
-def _replay(rt: Runtime, org_id: int, key: str, fingerprint: str) -> Receipt | None:
-    """The first answer to this key, if there was one."""
-    earlier = _earlier(rt, org_id, key, fingerprint)
-    return None if earlier is None else _receipt(rt, earlier, replayed=True, activated=False)
-
-
-def _post_once(
-    rt: Runtime,
-    *,
-    org_id: int,
-    key: str,
-    fingerprint: str,
-    write: Callable[[Session], LedgerTxn],
-    activated: bool = False,
-    race: DomainError | None = None,
-) -> Receipt:
-    """Run ``write`` in one transaction; if the same key won a race meanwhile, answer
-    with its payment. A unique violation that is not that key's is ``race`` (or raised)."""
-    try:
-        with rt.uow() as uow:
-            txn = write(uow.session)
-            uow.commit()
-    except IntegrityError:
-        replay = _replay(rt, org_id, key, fingerprint)
-        if replay is not None:
-            return replay
-        if race is not None:
-            raise race from None
-        raise
-    return _receipt(rt, txn, replayed=False, activated=activated)
-
-
-def _key(value: str) -> str:
-    key = (value or "").strip()
-    if not key or len(key) > 255:
-        raise InvalidInput(
-            "every payment carries an idempotency_key of 1 to 255 characters, "
-            "the same on every retry",
-            field="idempotency_key",
-        )
-    return key
-
-
-def settle(
-    rt: Runtime,
-    *,
-    actor: Actor,
-    card_number: str,
-    kind: str,
-    amount_fen: int,
-    idempotency_key: str,
-    password: str | None = None,
-    new_password: str | None = None,
-    old_medical_card_no: str | None = None,
-) -> Receipt:
-    """Pay from the medical personal account; a first use activates the card (V-1).
-
-    A retried call with the same idempotency key returns the first receipt and never
-    debits twice.
-    """
-    require(actor, "accounts.settle")
+def _kind(actor: Actor, kind: str) -> SettlementKind:
     try:
         what = SettlementKind(kind)
     except ValueError:
         raise InvalidInput("kind is outpatient, inpatient or pharmacy", field="kind") from None
     if what not in KINDS_OF.get(actor.org_kind, set()):
         raise Forbidden(f"a {actor.org_kind.value} does not settle '{what}'")
-    check_amount(amount_fen)
-    key = _key(idempotency_key)
-    number = (card_number or "").strip().upper()
-    fingerprint = _fingerprint(number, what.value, amount_fen)
-    assert actor.org_id is not None
-    replay = _replay(rt, actor.org_id, key, fingerprint)
-    if replay is not None:
-        return replay
-    with rt.uow() as uow:
-        card = uow.session.scalar(select(Card).where(Card.card_number == number))
-        if card is None:
-            raise NotFound("no card with this card number", field="card_number")
-        first_use = card.state == CardState.RECEIVED
-        person_id = card.person_id
-    activated = False
-    channel = Channel.PHARMACY if what is SettlementKind.PHARMACY else Channel.HOSPITAL
-    if first_use:
-        if not new_password:
-            raise InvalidInput(
-                "first use of this card: the holder sets the consumption password now "
-                "(new_password), which activates the card (V-1, V-2)",
-                field="new_password",
-            )
-        # The registration activates the card even if the payment then fails (V-1).
-        _activate_on_first_use(
-            rt,
-            actor=actor,
-            card_id=card.id,
-            channel=channel,
-            new_password=new_password,
-            old_medical_card_no=old_medical_card_no,
-        )
-        activated = True
-    else:
-        refuse_unusable(CardState(card.state))
-        if new_password and not passwords.has_password(rt, person_id):
-            # Activated without one (e.g. by the bank's financial activation): V-2.
-            _first_password(rt, actor=actor, card_id=card.id, new_password=new_password)
-        else:
-            passwords.verify(rt, actor=actor, person_id=person_id, password=password or "")
-    return _post_once(
-        rt,
-        org_id=actor.org_id,
-        key=key,
-        fingerprint=fingerprint,
-        activated=activated,
-        write=lambda s: _debit(
-            s,
-            rt,
-            actor=actor,
-            card_id=card.id,
-            what=what,
-            amount_fen=amount_fen,
-            key=key,
-            fingerprint=fingerprint,
-            old_medical_card_no=old_medical_card_no,
-        ),
-    )
+    return what
 
 
-def _activate_on_first_use(
+def settle(
+    uow: UnitOfWork,
     rt: Runtime,
     *,
     actor: Actor,
-    card_id: int,
-    channel: Channel,
-    new_password: str,
-    old_medical_card_no: str | None,
-) -> None:
-    with rt.uow() as uow:
-        s = uow.session
-        card = load_card(s, card_id)
-        if card.state != CardState.RECEIVED:
-            raise Conflict(
-                "the card was activated at the same moment elsewhere; retry with the "
-                "consumption password",
-                reason="activated_meanwhile",
-            )
-        person = s.get(Person, card.person_id)
-        assert person is not None
-        activate_card(
-            s,
+    card_number: str,
+    kind: str,
+    amount_fen: int,
+    password: str | None = None,
+    new_password: str | None = None,
+    old_medical_card_no: str | None = None,
+) -> Receipt:
+    """Pay from the medical personal account; a first use activates the card (V-1).
+
+    The first use sets the consumption password (V-2) and activates the card even when
+    the payment itself is then refused for want of money: the registration happened.
+    """
+    require(actor, "accounts.settle")
+    what = _kind(actor, kind)
+    check_amount(amount_fen)
+    assert actor.org_id is not None
+    s = uow.session
+    number = (card_number or "").strip().upper()
+    card = load_card_by(s, column=Card.card_number, value=number)  # row lock: a loss report waits
+    require(
+        actor,
+        "accounts.settle",
+        record_of_card(
+            card, what="card with this card number", field="card_number", presented=True
+        ),
+    )
+    channel = Channel.PHARMACY if what is SettlementKind.PHARMACY else Channel.HOSPITAL
+    activated = card.state == CardState.RECEIVED
+    if activated:
+        _first_use(
+            uow,
             rt,
             card,
             actor=actor,
             channel=channel,
-            agent=None,
+            new_password=new_password,
             old_medical_card_no=old_medical_card_no,
         )
-        passwords.set_password(
-            s,
-            rt,
-            actor=actor,
-            person=person,
-            password=new_password,
-            field="new_password",
-            event="set_at_activation",
-        )
-        uow.commit()
-
-
-def _first_password(rt: Runtime, *, actor: Actor, card_id: int, new_password: str) -> None:
-    with rt.uow() as uow:
-        s = uow.session
-        card = load_card(s, card_id)
-        refuse_unusable(CardState(card.state))
-        person = s.get(Person, card.person_id)
-        assert person is not None
-        if s.get(MedicalPassword, person.id) is not None:
+    else:
+        refuse_unusable(CardState(card.state), valid_until=card.valid_until, today=rt.today())
+        has_password = passwords.has_password(s, card.person_id)
+        if new_password and not password and has_password:
             raise Conflict(
-                "a consumption password was set at the same moment; retry with it",
-                reason="password_set_meanwhile",
+                "the card is already activated (perhaps at the same moment elsewhere): pay "
+                "with the consumption password",
+                reason="activated_meanwhile",
             )
-        passwords.set_password(
-            s,
-            rt,
-            actor=actor,
-            person=person,
-            password=new_password,
+        if new_password and not has_password:
+            # Activated without one (e.g. by the bank's financial activation): V-2.
+            _set_password(
+                s, rt, card, actor=actor, new_password=new_password, event="set_at_first_use"
+            )
+        else:
+            passwords.verify(
+                uow, rt, actor=actor, person_id=card.person_id, password=password or ""
+            )
+        if what is SettlementKind.PHARMACY and old_medical_card_no:
+            # V-1: an old card read at a pharmacy later still hands over its balance.
+            person = s.get(Person, card.person_id)
+            assert person is not None
+            if has_old_medical_card(person):
+                close_old_medical_card(
+                    s,
+                    rt,
+                    actor=actor,
+                    person=person,
+                    card=card,
+                    old_medical_card_no=old_medical_card_no,
+                )
+    try:
+        with s.begin_nested() if activated else nullcontext():
+            receipt = _debit(
+                s, rt, actor=actor, card=card, what=what, amount_fen=amount_fen, activated=activated
+            )
+    except InsufficientBalance:
+        if activated:
+            uow.commit()  # V-1: the activation stands; the payment is refused
+        raise
+    uow.commit()
+    return receipt
+
+
+def _first_use(
+    uow: UnitOfWork,
+    rt: Runtime,
+    card: Card,
+    *,
+    actor: Actor,
+    channel: Channel,
+    new_password: str | None,
+    old_medical_card_no: str | None,
+) -> None:
+    """V-1, V-2: the first registration with the card activates it and sets its password."""
+    if not new_password:
+        raise InvalidInput(
+            "first use of this card: the holder sets the consumption password now "
+            "(new_password), which activates the card (V-1, V-2)",
             field="new_password",
-            event="set_at_first_use",
         )
-        uow.commit()
+    activate_card(
+        uow.session,
+        rt,
+        card,
+        actor=actor,
+        channel=channel,
+        agent=None,
+        old_medical_card_no=old_medical_card_no,
+    )
+    _set_password(
+        uow.session, rt, card, actor=actor, new_password=new_password, event="set_at_activation"
+    )
+
+
+def _set_password(
+    s: Session, rt: Runtime, card: Card, *, actor: Actor, new_password: str, event: str
+) -> None:
+    person = s.get(Person, card.person_id)
+    assert person is not None
+    passwords.set_password(
+        s,
+        rt,
+        actor=actor,
+        person=person,
+        password=new_password,
+        field="new_password",
+        event=event,
+    )
 
 
 def _debit(
@@ -284,53 +210,49 @@ def _debit(
     rt: Runtime,
     *,
     actor: Actor,
-    card_id: int,
+    card: Card,
     what: SettlementKind,
     amount_fen: int,
-    key: str,
-    fingerprint: str,
-    old_medical_card_no: str | None,
-) -> LedgerTxn:
-    now = rt.now()
-    card = load_card(s, card_id)  # row lock: a racing loss report waits, or wins first
-    refuse_unusable(CardState(card.state))
-    person = s.get(Person, card.person_id)
-    assert person is not None
-    if what is SettlementKind.PHARMACY and old_medical_card_no and has_old_medical_card(person):
-        # V-1: an old card read at a pharmacy later still hands over its balance.
-        close_old_medical_card(
-            s, rt, actor=actor, person=person, card=card, old_medical_card_no=old_medical_card_no
-        )
-    personal = account(s, AccountKind.PERSONAL, person_id=person.id, now=now)
+    activated: bool,
+) -> Receipt:
     assert actor.org_id is not None
-    institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
-    txn = post(
+    now = rt.now()
+    payer = personal(card.person_id)
+    posted = post(
         s,
         kind=TxnKind.SETTLEMENT,
-        person_id=person.id,
+        person_id=card.person_id,
         org_id=actor.org_id,
         card_id=card.id,
         actor_staff_id=actor.staff_id,
-        request_key=key,
-        fingerprint=fingerprint,
         now=now,
         detail={"kind": what.value},
-        legs=[Leg(personal.id, -amount_fen), Leg(institution.id, amount_fen, True)],
+        legs=[
+            Leg(payer, -amount_fen),
+            Leg(institution(actor.org_id, person_id=card.person_id), amount_fen, True),
+        ],
     )
-    # The receipt's balance, kept so that a replay shows the first answer.
-    txn.detail = {**txn.detail, "balance_after_fen": balance(s, personal.id)}
     record(
         s,
         actor=actor,
         at=now,
         action="medical_account.settled",
         subject_type="ledger_txn",
-        subject_id=txn.id,
-        person_id=person.id,
+        subject_id=posted.txn_id,
+        person_id=card.person_id,
         channel=actor.org_kind.value,
         detail={"amount_fen": amount_fen, "kind": what.value, "card_id": card.id},
     )
-    return txn
+    return Receipt(
+        transaction_id=posted.txn_id,
+        kind=TxnKind.SETTLEMENT.value,
+        amount_fen=amount_fen,
+        balance_fen=posted.balances[payer],
+        card_id=card.id,
+        card_state=card.state,
+        activated=activated,
+        at=now,
+    )
 
 
 def move_old_card_balance(delivery: Delivery, message: OldMedicalCardClosed) -> None:
@@ -341,8 +263,7 @@ def move_old_card_balance(delivery: Delivery, message: OldMedicalCardClosed) -> 
     amount = balance(s, old.id)
     if amount <= 0:
         return
-    personal = account(s, AccountKind.PERSONAL, person_id=message.person_id, now=now)
-    txn = post(
+    posted = post(
         s,
         kind=TxnKind.OLD_CARD_TRANSFER,
         person_id=message.person_id,
@@ -350,7 +271,7 @@ def move_old_card_balance(delivery: Delivery, message: OldMedicalCardClosed) -> 
         actor_staff_id=actor.staff_id,
         org_id=actor.org_id,
         now=now,
-        legs=[Leg(old.id, -amount), Leg(personal.id, amount)],
+        legs=[Leg(old.id, -amount), Leg(personal(message.person_id), amount)],
     )
     record(
         s,
@@ -358,52 +279,19 @@ def move_old_card_balance(delivery: Delivery, message: OldMedicalCardClosed) -> 
         at=now,
         action="medical_account.old_card_transferred",
         subject_type="ledger_txn",
-        subject_id=txn.id,
+        subject_id=posted.txn_id,
         person_id=message.person_id,
         detail={"amount_fen": amount},
     )
 
 
 def refund(
-    rt: Runtime, *, actor: Actor, settlement_id: int, amount_fen: int, idempotency_key: str
+    uow: UnitOfWork, rt: Runtime, *, actor: Actor, settlement_id: int, amount_fen: int
 ) -> Receipt:
     """Refund a settlement once, for at most its amount, at the institution that took it."""
     require(actor, "accounts.settle")
     check_amount(amount_fen)
-    key = _key(idempotency_key)
-    assert actor.org_id is not None
-    fingerprint = _fingerprint("refund", settlement_id, amount_fen)
-    replay = _replay(rt, actor.org_id, key, fingerprint)
-    if replay is not None:
-        return replay
-    return _post_once(
-        rt,
-        org_id=actor.org_id,
-        key=key,
-        fingerprint=fingerprint,
-        race=Conflict("this settlement was refunded at the same moment"),
-        write=lambda s: _refund_in(
-            s,
-            rt,
-            actor=actor,
-            settlement_id=settlement_id,
-            amount_fen=amount_fen,
-            key=key,
-            fingerprint=fingerprint,
-        ),
-    )
-
-
-def _refund_in(
-    s: Session,
-    rt: Runtime,
-    *,
-    actor: Actor,
-    settlement_id: int,
-    amount_fen: int,
-    key: str,
-    fingerprint: str,
-) -> LedgerTxn:
+    s = uow.session
     original = s.get(LedgerTxn, settlement_id)
     if original is None or original.kind != TxnKind.SETTLEMENT:
         raise NotFound(f"no settlement with id {settlement_id}")
@@ -420,31 +308,45 @@ def _refund_in(
         raise InvalidInput(
             f"a refund is at most the original {original.amount_fen} fen", field="amount_fen"
         )
+    assert original.org_id is not None
     now = rt.now()
-    personal = account(s, AccountKind.PERSONAL, person_id=original.person_id, now=now)
-    institution = account(s, AccountKind.INSTITUTION, org_id=actor.org_id, now=now)
-    txn = post(
-        s,
-        kind=TxnKind.REFUND,
-        person_id=original.person_id,
-        org_id=actor.org_id,
-        card_id=original.card_id,
-        actor_staff_id=actor.staff_id,
-        request_key=key,
-        fingerprint=fingerprint,
-        refund_of_id=original.id,
-        now=now,
-        legs=[Leg(personal.id, amount_fen), Leg(institution.id, -amount_fen, True)],
-    )
-    txn.detail = {**txn.detail, "balance_after_fen": balance(s, personal.id)}
+    payee: Owner = personal(original.person_id)
+    try:
+        posted = post(
+            s,
+            kind=TxnKind.REFUND,
+            person_id=original.person_id,
+            org_id=original.org_id,
+            card_id=original.card_id,
+            actor_staff_id=actor.staff_id,
+            refund_of_id=original.id,
+            now=now,
+            legs=[
+                Leg(payee, amount_fen),
+                Leg(institution(original.org_id, person_id=original.person_id), -amount_fen, True),
+            ],
+        )
+    except IntegrityError:  # the refund's unique index: another refund won the race
+        raise Conflict("this settlement was refunded at the same moment") from None
     record(
         s,
         actor=actor,
         at=now,
         action="medical_account.refunded",
         subject_type="ledger_txn",
-        subject_id=txn.id,
+        subject_id=posted.txn_id,
         person_id=original.person_id,
         detail={"amount_fen": amount_fen, "settlement_id": original.id},
     )
-    return txn
+    card = s.get(Card, original.card_id) if original.card_id else None
+    uow.commit()
+    return Receipt(
+        transaction_id=posted.txn_id,
+        kind=TxnKind.REFUND.value,
+        amount_fen=amount_fen,
+        balance_fen=posted.balances[payee],
+        card_id=card.id if card else 0,
+        card_state=card.state if card else "unknown",
+        activated=False,
+        at=now,
+    )

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sscard.db.base import Base, BigId
@@ -18,6 +27,9 @@ class LedgerAccount(Base):
     kind: Mapped[str] = mapped_column(String(16))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    # An institution's sub-account (``ledger.INSTITUTION_SHARDS`` of them spread its
+    # settlements over several rows); 0 for every other account.
+    shard: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     # Kept equal to the sum of the entries in the same statement that adds them;
     # `sscard ledger check` proves it.
     balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -36,6 +48,7 @@ class LedgerAccount(Base):
             "uq_ledger_accounts_org",
             "kind",
             "org_id",
+            "shard",
             unique=True,
             postgresql_where=text("org_id IS NOT NULL"),
             sqlite_where=text("org_id IS NOT NULL"),
@@ -62,16 +75,12 @@ class LedgerTxn(Base):
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    # A settlement's or refund's idempotency key, unique per institution.
-    request_key: Mapped[str | None] = mapped_column(String(255))
-    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_txns.id"))
     actor_staff_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
-        UniqueConstraint("org_id", "request_key"),
         # A settlement is refunded once, even when two refunds race.
         Index(
             "uq_ledger_txns_refund_of",

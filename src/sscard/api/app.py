@@ -23,6 +23,7 @@ from sscard.api.routes import (
     register,
     self_service,
 )
+from sscard.audit.access_log import InquiryLog
 from sscard.events.delivery import DeliveryThread
 from sscard.jobs.sweeper import SweeperThread
 from sscard.runtime import Runtime
@@ -47,9 +48,12 @@ def create_app(
     demo: bool = False,
     sweep_interval: float | None = None,
     delivery_interval: float | None = None,
+    group_access_log: bool = False,
 ) -> FastAPI:
     """Build the app around a runtime; ``sweep_interval`` seconds starts the sweeper,
-    ``delivery_interval`` seconds the webhook deliverer."""
+    ``delivery_interval`` seconds the webhook deliverer; ``group_access_log`` writes the
+    access log from one thread for many requests at once (the server; not where every
+    unit of work shares one connection, as in the tests)."""
     wire()
     interval = sweep_interval
     if interval is None:
@@ -74,10 +78,13 @@ def create_app(
             for running in (thread, deliverer):
                 if running:
                     running.stop()
+            inquiries.stop()
 
     app = FastAPI(title="sscard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     app.state.demo = demo
+    inquiries = InquiryLog(rt, grouped=group_access_log)
+    app.state.inquiries = inquiries
     errors.install(app)
     for module in (
         register,
@@ -92,7 +99,7 @@ def create_app(
         self_service,
     ):
         app.include_router(module.router)
-    disclosure.install(app)  # S-1: every answer shaped for its party, inquiries logged
+    disclosure.install(app)  # S-1: the documents say that answers are shaped per party
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

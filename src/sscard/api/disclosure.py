@@ -1,29 +1,22 @@
-"""Every answer of the API shaped for the party that asked (S-1), and its access log.
+"""Every answer of the API shaped for the party that asked (S-1), once.
 
-One mechanism for all routes: ``install(app)`` wraps each route's ASGI app. The
-route runs as usual (its response model validated and serialised in full, masked);
-then, before a byte leaves, the JSON body is shaped with ``access.disclosure``
-for the actor's kind (problem details too, and idempotent replays), and the
-inquiry of a person's record is written to the access log in one short transaction
-of its own. If that write fails the data is not shown: the answer becomes
-``503 access_log_unavailable`` (fail closed).
-
-The log is written after the route's read session has closed, so on SQLite the
-read's lock never waits on the log's.
+The request's unit (``api.unit``) renders a route's answer to plain data once and hands
+it here: ``answer`` keeps only the fields the actor's kind of party may see, masked
+where the table says so (``access.disclosure``), and serialises it once. Problem
+details are shaped the same way (``problem_for``). Which response model carries which
+resource is declared below; only the service's own operations (health, sweeps, the
+calendar) answer with models that carry no personal data and are sent as rendered.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import typing
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from sscard.access import auth_schemas as logins
 from sscard.access.disclosure import (
@@ -41,12 +34,10 @@ from sscard.accounts import schemas as accounts
 from sscard.api import schemas as api
 from sscard.api import self_schemas as own
 from sscard.audit import schemas as audit
-from sscard.audit.access_log import log_inquiries
 from sscard.bank import schemas as bank
 from sscard.core.errors import DomainError, Forbidden
 from sscard.events import schemas as events
 from sscard.register.model import OrgKind
-from sscard.runtime import Runtime
 
 log = logging.getLogger("sscard.api.disclosure")
 R = Resource
@@ -132,12 +123,6 @@ class Unshaped(DomainError):
     title = "Internal error"
 
 
-class AccessLogUnavailable(DomainError):
-    code = "access_log_unavailable"
-    status = 503
-    title = "Access log unavailable"
-
-
 def resource_of(model: Any) -> Resource | None:
     """The resource of a route's response model (``list[X]``: that of ``X``)."""
     if typing.get_origin(model) is list:
@@ -154,111 +139,50 @@ def shape(kind: OrgKind, resource: Resource, data: Any) -> Any:
     return data
 
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+def is_inquiry(method: str, path: str) -> bool:
+    """Whether a route reads records (its answers go to the access log)."""
+    return method == "GET" or path in INQUIRY_POSTS
 
 
-class Disclosure:
-    """ASGI middleware: the answer, shaped for its actor and logged, or nothing."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        messages: list[Message] = []
-
-        async def keep(message: Message) -> None:
-            messages.append(message)
-
-        # The route runs to its end first, read session closed, before anything is sent.
-        await self.app(scope, receive, keep)
-        start = next((m for m in messages if m["type"] == "http.response.start"), None)
-        if start is None:  # pragma: no cover - Starlette always starts a response
-            for m in messages:
-                await send(m)
-            return
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-        ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-        status = int(start["status"])
-        if b"json" in ctype and body:
-            try:
-                status, body = await _shaped(scope, status, body)
-            except Exception as exc:  # fail closed: a shaping fault shows nothing
-                log.error("shaping failed: %s", type(exc).__name__)
-                status, body = _problem(Unshaped("an internal error occurred; nothing was shown"))
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-async def _shaped(scope: Scope, status: int, body: bytes) -> tuple[int, bytes]:
-    data = json.loads(body)
-    actor: Actor | None = (scope.get("state") or {}).get("actor")
-    if status >= 400:
-        return status, _dump(problem(actor.org_kind if actor else None, data))
-    route = scope.get("route")
-    resource = resource_of(route.response_model) if isinstance(route, APIRoute) else None
-    if not isinstance(route, APIRoute) or resource is None or resource is R.OPERATIONS:
-        return status, body
-    methods = route.methods or set()
-    where = f"{sorted(methods)[0] if methods else '?'} {route.path}"
+def shaped(actor: Actor | None, resource: Resource | None, data: Any, *, where: str) -> Any:
+    """``data`` as ``actor`` may see it, or the refusal that replaces it (fail closed)."""
+    if resource is None or resource is R.OPERATIONS:
+        return data
     if actor is None:
         # Only a login answers a caller with no actor yet: their own new session.
         anonymous = disclose_anonymous(resource, data) if isinstance(data, dict) else None
         if anonymous is not None:
-            return status, _dump(anonymous)
+            return anonymous
         log.error("a shaped answer without an actor at %s", where)
-        return _problem(Unshaped("an internal error occurred; nothing was shown"))
+        raise Unshaped("an internal error occurred; nothing was shown")
     shown = NESTED.get(resource, {}).get("items", resource) if resource in PAGES else resource
     if not visible_fields(actor.org_kind, shown):
-        return _problem(
-            Forbidden(
-                f"a {actor.org_kind.value.replace('_', ' ')} is not shown any {shown.value} (S-1)",
-                reason="not_disclosed",
-            )
+        raise Forbidden(
+            f"a {actor.org_kind.value.replace('_', ' ')} is not shown any {shown.value} (S-1)",
+            reason="not_disclosed",
         )
-    if "GET" in methods or route.path in INQUIRY_POSTS:
-        reads = [(r.value, key, value) for r, key, value in subjects(resource, data)]
-        if reads:
-            rt: Runtime = scope["app"].state.runtime
-            try:
-                await run_in_threadpool(
-                    log_inquiries,
-                    rt,
-                    actor=actor,
-                    action=f"inquiry.{route.name}",
-                    route=where,
-                    reads=reads,
-                )
-            except Exception as exc:  # fail closed: no log entry, no data
-                log.error("access log write failed at %s: %s", where, type(exc).__name__)
-                return _problem(
-                    AccessLogUnavailable(
-                        "the access log could not be written, so the record is not shown; "
-                        "try again shortly"
-                    )
-                )
-    return status, _dump(shape(actor.org_kind, resource, data))
+    return shape(actor.org_kind, resource, data)
 
 
-def _problem(error: DomainError) -> tuple[int, bytes]:
-    return error.status, _dump(error.as_problem())
+def reads_in(resource: Resource | None, data: Any) -> list[tuple[str, str, int]]:
+    """Whose records an answer holds, for the access log."""
+    if resource is None or resource is R.OPERATIONS:
+        return []
+    return [(r.value, key, value) for r, key, value in subjects(resource, data)]
 
 
-def _dump(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+def problem_for(actor: Actor | None, body: dict[str, Any]) -> dict[str, Any]:
+    """A problem document as ``actor``'s party may see it."""
+    return problem(actor.org_kind if actor else None, body)
+
+
+def dump(data: Any) -> bytes:
+    """JSON bytes, once (orjson: UTF-8, no NaN)."""
+    return orjson.dumps(data)
 
 
 def install(app: FastAPI) -> None:
-    """Shape every route's answers for the asking party and log its inquiries."""
-    app.add_middleware(Disclosure)
+    """Document that every answer is shaped for the asking party."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -109,3 +110,61 @@ def record_many(
                     for r in rows
                 ),
             )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One audit record of a batch whose records have different actors or actions."""
+
+    actor: Actor
+    at: datetime
+    action: str
+    subject_type: str
+    subject_id: int | None
+    person_id: int | None
+    channel: str
+    detail: dict[str, Any]
+    kind: AuditKind = AuditKind.CHANGE
+
+
+def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
+    """Add ``rows`` in one INSERT (group-committed writers; never commits)."""
+    if not rows:
+        return
+    session.execute(
+        insert(AuditRecord),
+        [
+            {
+                "occurred_at": r.at,
+                "kind": r.kind.value,
+                "actor_staff_id": r.actor.staff_id,
+                "actor_org_id": r.actor.org_id,
+                "actor_person_id": r.actor.person_id,
+                "source": r.actor.source,
+                "channel": r.channel,
+                "action": r.action,
+                "subject_type": r.subject_type,
+                "subject_id": r.subject_id,
+                "person_id": r.person_id,
+                "detail": r.detail,
+            }
+            for r in rows
+        ],
+    )
+    changes = [r for r in rows if r.kind is AuditKind.CHANGE]
+    if changes:  # their partner events, in one more INSERT
+        outbox.stage_many(
+            session,
+            (
+                {
+                    "at": r.at,
+                    "action": r.action,
+                    "subject_type": r.subject_type,
+                    "subject_id": r.subject_id,
+                    "person_id": r.person_id,
+                    "actor_org_id": r.actor.org_id,
+                    "detail": r.detail,
+                }
+                for r in changes
+            ),
+        )

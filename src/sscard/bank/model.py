@@ -7,10 +7,9 @@ social security side's code (C-1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
-from sscard.core.errors import Conflict, DomainError, IllegalTransition, InvalidInput
+from sscard.core.errors import Conflict, IllegalTransition
 
 
 class AccountState(StrEnum):
@@ -117,35 +116,6 @@ def account_action_for(card_action: str, from_state: str, to_state: str) -> Acco
     return None
 
 
-# ------------------------------------------------------------ the financial password (P-1, P-2)
-
-
-@dataclass(frozen=True, slots=True)
-class PasswordEntry:
-    """The outcome of one password entry."""
-
-    verified: bool
-    failed_attempts: int
-    locked: bool
-    attempts_left: int
-
-    @property
-    def event(self) -> PasswordEvent | None:
-        if self.locked:
-            return PasswordEvent.LOCKED
-        if not self.verified:
-            return PasswordEvent.WRONG
-        return None
-
-
-def enter_password(*, right: bool, failed_attempts: int, max_wrong: int) -> PasswordEntry:
-    """P-2: a right entry resets the count; ``max_wrong`` consecutive wrong ones lock."""
-    if right:
-        return PasswordEntry(True, 0, False, max_wrong)
-    failed = failed_attempts + 1
-    return PasswordEntry(False, failed, failed >= max_wrong, max(max_wrong - failed, 0))
-
-
 class AccountNotUsable(Conflict):
     code = "bank_account_not_usable"
     title = "The bank account cannot be used"
@@ -158,29 +128,3 @@ class AccountNotUsable(Conflict):
             A.CLOSED: "the card was replaced, changed or destroyed; the account is closed (R-3)",
         }.get(state, "")
         super().__init__(f"the bank account is '{state.value}': {why}", current_state=state.value)
-
-
-class PasswordLocked(DomainError):
-    code = "password_locked"
-    status = 423
-    title = "Password locked"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the financial password is locked after too many wrong entries; the holder "
-            "unlocks and resets it at an outlet with ID and card (P-2)",
-            field="financial_password",
-        )
-
-
-class WrongPassword(InvalidInput):
-    code = "wrong_password"
-    title = "Wrong password"
-
-    def __init__(self, entry: PasswordEntry, *, field: str) -> None:
-        super().__init__(
-            f"the financial password is wrong; {entry.attempts_left} more wrong "
-            "entries lock it (P-2)",
-            field=field,
-            attempts_left=entry.attempts_left,
-        )

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sscard.bank.model import AccountState, allowed_actions
-from sscard.bank.service import PasswordCheck, request_digest
+from sscard.bank.service import PasswordCheck
 from sscard.bank.tables import BankAccount, BankAccountEvent
 from sscard.core.ids import mask_bank_card, mask_id_number
 
@@ -17,21 +17,6 @@ Password = SecretStr  # hidden in repr, logs and dumps; read with get_secret_val
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    def fingerprint(self) -> Fingerprint:
-        """What identifies this request for Idempotency-Key: passwords only keyed-digested."""
-        return Fingerprint(
-            fields={
-                name: request_digest(value.get_secret_value())
-                if isinstance(value, SecretStr)
-                else str(value)
-                for name, value in self
-            }
-        )
-
-
-class Fingerprint(BaseModel):
-    fields: dict[str, str]
 
 
 class CardIn(_In):

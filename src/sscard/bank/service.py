@@ -8,9 +8,8 @@ message (V-1), published here inside the same transaction as the activation.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy.orm import Session
 
@@ -19,11 +18,7 @@ from sscard.bank.model import (
     AccountAction,
     AccountNotUsable,
     AccountState,
-    PasswordEntry,
     PasswordEvent,
-    PasswordLocked,
-    WrongPassword,
-    enter_password,
     next_state,
 )
 from sscard.bank.repo import events_of, load_account, record_event
@@ -31,7 +26,14 @@ from sscard.bank.tables import BankAccount, BankAccountEvent
 from sscard.core.errors import InvalidInput
 from sscard.core.ids import IdNumber, mask_bank_card, parse_id_number
 from sscard.core.keys import BANK, load_key
-from sscard.core.passwords import KeyedPasswords, check_new_password
+from sscard.core.passwords import (
+    PasswordLocked,
+    PinEntry,
+    PinKey,
+    WrongPassword,
+    check_new_password,
+    enter_pin,
+)
 from sscard.core.policy import AgentAct
 from sscard.db.engine import UnitOfWork
 from sscard.messages import BUS, Delivery, FinancialActivated
@@ -59,17 +61,24 @@ class PasswordCheck:
     """The outcome of a financial password check (P-2)."""
 
     account: BankAccount
-    entry: PasswordEntry
+    entry: PinEntry
 
 
-def _passwords() -> KeyedPasswords:
-    return KeyedPasswords(load_key(BANK))
+WHAT = "financial password"
 
 
-def request_digest(secret: str) -> str:
-    """A keyed digest of a password for Idempotency-Key fingerprints; never the password."""
-    message = b"sscard-idempotency\x00" + secret.encode()
-    return hmac.new(load_key(BANK), message, hashlib.sha256).hexdigest()
+@cache
+def _key() -> PinKey:
+    return PinKey(load_key(BANK))
+
+
+def _verifier(account: BankAccount, password: str) -> str:
+    """The stored form of a financial password, bound to its account."""
+    return _key().verifier(f"bank_account:{account.id}", password)
+
+
+def _locked() -> PasswordLocked:
+    return PasswordLocked(what=WHAT, field="financial_password")
 
 
 def _scope_of(account: BankAccount) -> RecordScope:
@@ -94,7 +103,7 @@ def _usable(account: BankAccount) -> None:
     if state is not AccountState.ACTIVE or account.password_hash is None:
         raise AccountNotUsable(state)
     if account.locked_at is not None:
-        raise PasswordLocked
+        raise _locked()
 
 
 def activate_financial(
@@ -142,7 +151,7 @@ def activate_financial_in(
     password = check_new_password(
         financial_password, birth_date=holder.birth_date, field="financial_password"
     )
-    password_hash = _passwords().hash(password)
+    password_hash = _verifier(account, password)
     now = rt.now()
     # The center first (it locks the card), then the account: the lock order of every
     # card move that reaches the bank, so the two never deadlock.
@@ -179,12 +188,15 @@ def activate_financial_in(
 
 def _enter(
     s: Session, rt: Runtime, account: BankAccount, *, actor: Actor, password: str
-) -> PasswordEntry:
+) -> PinEntry:
     """One counted entry of the financial password (P-2); never commits."""
     _usable(account)
     assert account.password_hash is not None
-    right = _passwords().verify(account.password_hash, password)
-    entry = enter_password(
+    key = _key()
+    right = key.matches(account.password_hash, f"bank_account:{account.id}", password)
+    if right and key.needs_upgrade(account.password_hash):
+        account.password_hash = _verifier(account, password)
+    entry = enter_pin(
         right=right,
         failed_attempts=account.failed_attempts,
         max_wrong=rt.policy.passwords.max_wrong_attempts,
@@ -199,7 +211,13 @@ def _enter(
             account,
             actor=actor,
             at=now,
-            action=entry.event or PasswordEvent.RIGHT_AFTER_WRONG,
+            action=(
+                PasswordEvent.LOCKED
+                if entry.locked
+                else PasswordEvent.WRONG
+                if not entry.verified
+                else PasswordEvent.RIGHT_AFTER_WRONG
+            ),
             from_state=account.state,
             detail={"failed_attempts": entry.failed_attempts},
         )
@@ -241,7 +259,7 @@ def reset_financial_password(
         raise AccountNotUsable(state)
     password = check_new_password(new_password, birth_date=holder.birth_date, field="new_password")
     was_locked = account.locked_at is not None
-    account.password_hash = _passwords().hash(password)
+    account.password_hash = _verifier(account, password)
     account.failed_attempts = 0
     account.locked_at = None
     event = record_event(
@@ -278,13 +296,13 @@ def change_financial_password(
     if not entry.verified:
         uow.commit()  # the wrong entry counts, though the change is refused
         if entry.locked:
-            raise PasswordLocked
-        raise WrongPassword(entry, field="old_password")
+            raise PasswordLocked(what=WHAT, field="old_password", just_now=True)
+        raise WrongPassword(entry, what=WHAT, field="old_password")
     if password == old_password:  # the old one was verified: no secret left to time
         raise InvalidInput(
             "the new password must differ from the old one", field="new_password", reason="same"
         )
-    account.password_hash = _passwords().hash(password)
+    account.password_hash = _verifier(account, password)
     event = record_event(
         s, account, actor=actor, at=rt.now(), action=PasswordEvent.CHANGED, from_state=account.state
     )

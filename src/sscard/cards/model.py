@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sscard.core.errors import IllegalTransition, InvalidInput
+from sscard.core.errors import IllegalTransition, InvalidInput, PolicyRefused
 from sscard.core.policy import RegionPolicy
 
 
@@ -119,6 +119,42 @@ def next_state(state: CardState, action: Action, before_loss: CardState | None) 
     if isinstance(target, _Restore):
         return before_loss if before_loss in HELD else CardState.RECEIVED
     return target
+
+
+# Why a card cannot be used for a payment or pass a card check; one table for both.
+WHY_NOT_USABLE = {
+    CardState.ORDERED: "the card is still in production",
+    CardState.AT_OUTLET: "the card has not been picked up",
+    CardState.WITH_UNIT: "the card has not been handed to its holder",
+    CardState.RECEIVED: "the card is not activated yet (V-2)",
+    CardState.LOST_ORAL: "the card is reported lost: the account is suspended (L-1, R-2)",
+    CardState.LOST_WRITTEN: "the card is reported lost and frozen (L-2, R-2)",
+    CardState.LOST_AUTO: "the card was reported lost automatically (V-5, R-2)",
+    CardState.REPLACED: "the card was replaced and is dead for good (R-3)",
+    CardState.SUPERSEDED: "a newer card of the holder is in use",
+    CardState.DESTROYED: "the card was destroyed",
+}
+
+
+def why_not_usable(state: CardState, *, valid_until: date | None, today: date) -> str | None:
+    """None when the card can be used here and now (active, V-2, within validity, C-2);
+    otherwise the reason, for a card check and for a refused payment alike."""
+    if state is not CardState.ACTIVE:
+        return WHY_NOT_USABLE[state]
+    if valid_until is not None and today > valid_until:
+        return f"the card expired on {valid_until} (C-2): it is changed at the bank"
+    return None
+
+
+class CardNotUsable(PolicyRefused):
+    code = "card_not_usable"
+
+
+def refuse_unusable(state: CardState, *, valid_until: date | None, today: date) -> None:
+    """Debits need a usable card (V-2, L-1, L-2, R-2, C-2)."""
+    why = why_not_usable(state, valid_until=valid_until, today=today)
+    if why is not None:
+        raise CardNotUsable(f"no payment from the medical account: {why}", card_state=state.value)
 
 
 def sources_of(action: Action) -> list[CardState]:

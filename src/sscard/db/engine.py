@@ -36,7 +36,18 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     # hide_parameters: error messages never carry ID or bank card numbers into logs.
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    # No pre-ping: it costs a round trip per checkout. A connection found dead is
+    # invalidated with the pool (SQLAlchemy does on a disconnect error), the request
+    # answers 503 ``database_unavailable`` and the next checkout connects afresh.
+    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
+    options.update(kwargs)
+    return create_engine(url, hide_parameters=True, **options)
+
+
+def reads_of(engine: Engine) -> Engine:
+    """The same engine for reads: no transaction (AUTOCOMMIT), so a read costs neither a
+    BEGIN nor a COMMIT round trip; each statement still sees committed data only."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -53,7 +64,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Take the write lock up front: two writers queue instead of deadlocking.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (AUTOCOMMIT, ``reads_of``) take no lock at all.
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:
@@ -75,13 +88,18 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 class UnitOfWork:
     """One transaction: commits only when told to, rolls back otherwise.
 
-    Services take a ``UnitOfWork`` and call ``commit()`` once at the end; helpers
-    below them never commit.
+    Services take a ``UnitOfWork`` and call ``commit()`` once at the end (or before
+    raising a refusal whose record must stay, such as a counted wrong password);
+    helpers below them never commit. A unit that is ``held`` (a request's unit, see
+    ``api.unit``) only records that its use case is complete: its owner commits once,
+    after it has added what the request itself writes (the idempotency record).
     """
 
-    def __init__(self, factory: SessionFactory) -> None:
+    def __init__(self, factory: SessionFactory, *, held: bool = False) -> None:
         self._factory = factory
         self._session: Session | None = None
+        self._held = held
+        self.complete = False  # a held unit's use case called commit()
 
     @property
     def session(self) -> Session:
@@ -106,4 +124,12 @@ class UnitOfWork:
         self._session = None
 
     def commit(self) -> None:
+        if self._held:
+            self.session.flush()
+            self.complete = True
+        else:
+            self.session.commit()
+
+    def finish(self) -> None:
+        """The owner's commit of a held unit (or of any unit): one COMMIT."""
         self.session.commit()

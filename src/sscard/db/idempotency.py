@@ -1,17 +1,31 @@
-"""Idempotency keys: a retried POST replays its first answer instead of acting twice."""
+"""Idempotency keys: a retried POST replays its first answer instead of acting twice.
+
+One mechanism for every POST, payments included. The record is written in the same
+transaction as the change it answers for (``remember``, just before the commit), so a
+key is either unused or bound to a committed change with its answer: there is no "in
+progress" state to recover from. Two requests racing with one key queue on the
+record's unique index on PostgreSQL (SQLite serialises writers): the second finds the
+first's record and replays it. The request's unit of work (``api.unit``) drives it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, String, UniqueConstraint, delete, select
+from sqlalchemy import JSON, String, UniqueConstraint, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from sscard.core.errors import Conflict, InvalidInput
+from sscard.core.errors import DomainError, InvalidInput
 from sscard.db.base import Base, BigId
-from sscard.db.engine import SessionFactory, UnitOfWork
+from sscard.db.engine import UnitOfWork
+
+T = TypeVar("T")
+
+HEADER = "Idempotency-Key"
 
 
 class IdempotencyRecord(Base):
@@ -32,61 +46,125 @@ class KeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
 
-class KeyInProgress(Conflict):
-    code = "idempotency_in_progress"
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The first answer given to a key: its status and JSON body."""
+
+    status: int
+    body: Any
 
 
-def claim(
-    factory: SessionFactory, *, staff_id: int, key: str, fingerprint: str, now: datetime
-) -> IdempotencyRecord | None:
-    """Claim ``key`` for a new request; return the earlier record if it was used before."""
-    if not key or len(key) > 255:
-        raise InvalidInput("Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key")
-    with UnitOfWork(factory) as uow:
-        uow.session.add(
-            IdempotencyRecord(staff_id=staff_id, key=key, fingerprint=fingerprint, created_at=now)
+def checked_key(key: str) -> str:
+    """An Idempotency-Key of 1 to 255 visible characters, or a refusal naming the header."""
+    key = (key or "").strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 255 printable characters, the same on every retry",
+            field=HEADER,
         )
-        try:
-            uow.commit()
-            return None
-        except IntegrityError:
-            uow.session.rollback()
-        earlier = uow.session.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.staff_id == staff_id, IdempotencyRecord.key == key
-            )
-        ).one()
-    if earlier.fingerprint != fingerprint:
+    return key
+
+
+def earlier(s: Session, *, staff_id: int, key: str, fingerprint: str) -> Answer | None:
+    """The first answer to ``key`` (one indexed lookup), None if the key is unused.
+
+    The same key with another request is refused: a client reusing keys would
+    otherwise get an answer that is not about its request.
+    """
+    row = s.execute(
+        select(
+            IdempotencyRecord.fingerprint, IdempotencyRecord.status, IdempotencyRecord.response
+        ).where(IdempotencyRecord.staff_id == staff_id, IdempotencyRecord.key == key)
+    ).first()
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint:
         raise KeyReused(
             "this Idempotency-Key was used for a different request; use a new key",
-            field="Idempotency-Key",
+            field=HEADER,
         )
-    if earlier.status is None:
-        raise KeyInProgress("the first request with this Idempotency-Key is still running")
-    return earlier
+    return Answer(status=row.status or 200, body=row.response)
 
 
-def finish(
-    factory: SessionFactory, *, staff_id: int, key: str, status: int, response: dict[str, Any]
+def remember(
+    s: Session,
+    *,
+    staff_id: int,
+    key: str,
+    fingerprint: str,
+    answer: Answer,
+    now: datetime,
 ) -> None:
-    with UnitOfWork(factory) as uow:
-        record = uow.session.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.staff_id == staff_id, IdempotencyRecord.key == key
-            )
-        ).one()
-        record.status, record.response = status, response
-        uow.commit()
+    """Bind ``key`` to ``answer`` in the caller's transaction (never commits).
 
-
-def release(factory: SessionFactory, *, staff_id: int, key: str) -> None:
-    """Forget a claim whose request failed unexpectedly, so a retry can run."""
-    with UnitOfWork(factory) as uow:
-        uow.session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.staff_id == staff_id,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.status.is_(None),
-            )
+    Raises IntegrityError when the same key was remembered at the same moment by a
+    concurrent request; the caller then rolls back and replays that one's answer.
+    """
+    s.execute(
+        insert(IdempotencyRecord).values(
+            staff_id=staff_id,
+            key=key,
+            fingerprint=fingerprint,
+            status=answer.status,
+            response=answer.body,
+            created_at=now,
         )
-        uow.commit()
+    )
+
+
+def once(
+    uow: UnitOfWork,
+    *,
+    staff_id: int,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    act: Callable[[], T],
+    render: Callable[[T], Any],
+    status: int = 200,
+) -> tuple[Answer, bool]:
+    """Run ``act`` in the held ``uow`` once per key: ``(answer, replayed)``.
+
+    The first time, ``act`` runs its use case (which calls ``uow.commit()`` when its change
+    is complete), its result is rendered, the answer is remembered beside the change, and
+    the unit commits once. Afterwards the key replays that answer. A refusal is remembered
+    too, with the change it kept (a counted wrong password) or alone, and raised.
+    """
+    first = earlier(uow.session, staff_id=staff_id, key=key, fingerprint=fingerprint)
+    if first is not None:
+        uow.finish()
+        return first, True
+    try:
+        result = act()
+    except DomainError as refusal:
+        _refused(uow, staff_id, key, fingerprint, Answer(refusal.status, refusal.as_problem()), now)
+        raise
+    answer = Answer(status, render(result))
+    if not uow.complete:
+        return answer, False  # nothing changed (a read): nothing to remember
+    try:
+        remember(
+            uow.session, staff_id=staff_id, key=key, fingerprint=fingerprint, answer=answer, now=now
+        )
+    except IntegrityError:  # the same key answered at the same moment: that answer stands
+        uow.session.rollback()
+        first = earlier(uow.session, staff_id=staff_id, key=key, fingerprint=fingerprint)
+        if first is None:  # pragma: no cover - the unique index said it exists
+            raise
+        return first, True
+    uow.finish()
+    return answer, False
+
+
+def _refused(
+    uow: UnitOfWork, staff_id: int, key: str, fingerprint: str, answer: Answer, now: datetime
+) -> None:
+    if not uow.complete:
+        uow.session.rollback()  # the refused change goes; its refusal is remembered alone
+    try:
+        remember(
+            uow.session, staff_id=staff_id, key=key, fingerprint=fingerprint, answer=answer, now=now
+        )
+        uow.finish()
+    except IntegrityError:  # a success with this key won the race: it stands
+        uow.session.rollback()

@@ -7,20 +7,19 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from sscard.access.model import require
-from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep
+from sscard.api.unit import UnitRoute, Uow
 from sscard.audit import records
 from sscard.audit.model import AuditKind
 from sscard.audit.schemas import AuditRecordPage, AuditRecordRead, VerificationRead
 from sscard.audit.verification import verify
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=UnitRoute)
 HTTP_VERIFY_LIMIT = 1_000_000  # entries per request; ``sscard audit verify`` walks them all
 
 
 @router.get("/records", response_model=AuditRecordPage)
 def list_records(
-    s: ReadSession,
-    actor: CurrentActor,
+    uow: Uow,
     person_id: int | None = None,
     actor_org_id: int | None = None,
     action: str | None = Query(default=None, max_length=48),
@@ -32,7 +31,8 @@ def list_records(
 ) -> AuditRecordPage:
     """Audit records, newest first, by cursor; filter by person, organization, action,
     kind and time (``since`` inclusive, ``until`` exclusive, RFC 3339 with offset)."""
-    require(actor, "audit.read")
+    s = uow.session
+    require(uow.actor, "audit.read")
     page = records.list_records(
         s,
         after=after,
@@ -49,12 +49,11 @@ def list_records(
 
 @router.get("/verification", response_model=VerificationRead)
 def verification(
-    rt: RuntimeDep,
-    actor: CurrentActor,
+    uow: Uow,
     from_seq: int = Query(default=1, ge=1),
     limit: int = Query(default=HTTP_VERIFY_LIMIT, ge=1, le=10 * HTTP_VERIFY_LIMIT),
 ) -> VerificationRead:
     """Recompute the audit chain's hashes from ``from_seq`` (at most ``limit`` entries)
     and name the first broken entry; ``complete`` false: go on from ``last_checked_seq`` + 1."""
-    require(actor, "audit.read")
-    return VerificationRead.of(verify(rt, from_seq=from_seq, limit=limit))
+    require(uow.actor, "audit.read")
+    return VerificationRead.of(verify(uow.rt, from_seq=from_seq, limit=limit))

@@ -27,10 +27,10 @@ from sscard.access.auth_schemas import (
 )
 from sscard.access.tables import ApiCredential, Staff
 from sscard.access.totp import confirm_totp, enrol_totp
-from sscard.api.deps import CurrentActor, ReadSession, RuntimeDep, client_address
+from sscard.api.unit import PublicUow, UnitRoute, Uow, client_address
 from sscard.runtime import Runtime
 
-router = APIRouter(tags=["logins"])
+router = APIRouter(route_class=UnitRoute, tags=["logins"])
 
 
 def _session(new: NewSession) -> SessionRead:
@@ -45,11 +45,11 @@ def _session(new: NewSession) -> SessionRead:
 
 
 @router.post("/auth/sessions", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
-def open_session(body: StaffLoginIn, request: Request, rt: RuntimeDep) -> SessionRead:
+def open_session(body: StaffLoginIn, request: Request, uow: PublicUow) -> SessionRead:
     """Log a staff member in: the session token (shown once) and when it expires."""
     return _session(
         login_staff(
-            rt,
+            uow.rt,
             org_code=body.org_code,
             login=body.login,
             password=body.password.get_secret_value(),
@@ -60,24 +60,24 @@ def open_session(body: StaffLoginIn, request: Request, rt: RuntimeDep) -> Sessio
 
 
 @router.delete("/auth/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
-def close_session(request: Request, rt: RuntimeDep, actor: CurrentActor) -> Response:
+def close_session(request: Request, uow: Uow) -> Response:
     """Log out: end the session this request carries."""
     bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
-    end_session(rt, actor=actor, bearer=bearer)
+    end_session(uow, uow.rt, actor=uow.actor, bearer=bearer)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/auth/totp", response_model=TotpEnrolmentRead, status_code=status.HTTP_201_CREATED)
-def start_totp(rt: RuntimeDep, actor: CurrentActor) -> TotpEnrolmentRead:
+def start_totp(uow: Uow) -> TotpEnrolmentRead:
     """Enrol an authenticator app: its secret and otpauth:// URI, shown once."""
-    enrolment = enrol_totp(rt, actor=actor)
+    enrolment = enrol_totp(uow, uow.rt, actor=uow.actor)
     return TotpEnrolmentRead(secret=enrolment.secret, otpauth_uri=enrolment.uri)
 
 
 @router.post("/auth/totp/confirmation", response_model=TotpRead)
-def finish_totp(body: TotpCodeIn, rt: RuntimeDep, actor: CurrentActor) -> TotpRead:
+def finish_totp(body: TotpCodeIn, uow: Uow) -> TotpRead:
     """Enable the authenticator with a current code; from then on login asks for one."""
-    confirm_totp(rt, actor=actor, code=body.code.get_secret_value())
+    confirm_totp(uow, uow.rt, actor=uow.actor, code=body.code.get_secret_value())
     return TotpRead(enabled=True)
 
 
@@ -88,14 +88,14 @@ def finish_totp(body: TotpCodeIn, rt: RuntimeDep, actor: CurrentActor) -> TotpRe
     "/self/registrations", response_model=SelfRegistrationRead, status_code=status.HTTP_201_CREATED
 )
 def register_self(
-    body: SelfRegistrationIn, request: Request, rt: RuntimeDep
+    body: SelfRegistrationIn, request: Request, uow: PublicUow
 ) -> SelfRegistrationRead:
     """A cardholder's self-service login, proven with ID number, card and consumption password.
 
     Registering again the same way sets a new login password.
     """
     person_id = selfservice.register(
-        rt,
+        uow.rt,
         id_number=body.id_number,
         card_number=body.card_number,
         medical_password=body.medical_password.get_secret_value(),
@@ -106,11 +106,11 @@ def register_self(
 
 
 @router.post("/self/sessions", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
-def open_self_session(body: SelfLoginIn, request: Request, rt: RuntimeDep) -> SessionRead:
+def open_self_session(body: SelfLoginIn, request: Request, uow: PublicUow) -> SessionRead:
     """Log a cardholder in to self-service with ID number and login password."""
     return _session(
         selfservice.login(
-            rt,
+            uow.rt,
             id_number=body.id_number,
             password=body.password.get_secret_value(),
             source=client_address(request),
@@ -127,77 +127,70 @@ def _staff_read(rt: Runtime, staff: Staff) -> StaffRead:
 
 
 @router.post("/staff", response_model=StaffRead, status_code=status.HTTP_201_CREATED)
-def add_staff(body: StaffIn, rt: RuntimeDep, actor: CurrentActor) -> StaffRead:
+def add_staff(body: StaffIn, uow: Uow) -> StaffRead:
     """An administrator adds a member with a login and an initial password."""
-    with rt.uow() as uow:
-        staff, _ = staffadmin.create_member(
-            uow,
-            rt,
-            actor=actor,
-            org_code=body.org_code,
-            name=body.name,
-            role=body.role,
-            login=body.login,
-            password=body.password.get_secret_value(),
-        )
-    return _staff_read(rt, staff)
+    staff, _ = staffadmin.create_member(
+        uow,
+        uow.rt,
+        actor=uow.actor,
+        org_code=body.org_code,
+        name=body.name,
+        role=body.role,
+        login=body.login,
+        password=body.password.get_secret_value(),
+    )
+    return _staff_read(uow.rt, staff)
 
 
 @router.get("/staff", response_model=StaffPage)
 def list_staff(
-    s: ReadSession,
-    actor: CurrentActor,
+    uow: Uow,
     org_code: str | None = Query(default=None, max_length=32),
     after: str | None = None,
     limit: int = 50,
 ) -> StaffPage:
     """An organization's staff and partner systems, with their logins' states."""
+    s = uow.session
     page, logins = staffadmin.list_members(
-        s, actor=actor, org_code=org_code, after=after, limit=limit
+        s, actor=uow.actor, org_code=org_code, after=after, limit=limit
     )
     return StaffPage(items=[StaffRead.of(m, logins.get(m.id)) for m in page.items], next=page.next)
 
 
 @router.post("/staff/{staff_id}/deactivation", response_model=StaffRead)
-def deactivate_staff(staff_id: int, rt: RuntimeDep, actor: CurrentActor) -> StaffRead:
+def deactivate_staff(staff_id: int, uow: Uow) -> StaffRead:
     """Deactivate a member: their sessions, token and credentials end at once."""
-    with rt.uow() as uow:
-        staff = staffadmin.deactivate(uow, rt, actor=actor, staff_id=staff_id)
-    return _staff_read(rt, staff)
+    staff = staffadmin.deactivate(uow, uow.rt, actor=uow.actor, staff_id=staff_id)
+    return _staff_read(uow.rt, staff)
 
 
 @router.post("/staff/{staff_id}/password-reset", response_model=StaffRead)
-def reset_staff_password(
-    staff_id: int, body: PasswordResetIn, rt: RuntimeDep, actor: CurrentActor
-) -> StaffRead:
+def reset_staff_password(staff_id: int, body: PasswordResetIn, uow: Uow) -> StaffRead:
     """Set a member's password directly; it unlocks the login and ends their sessions."""
-    with rt.uow() as uow:
-        staff = staffadmin.reset_password(
-            uow,
-            rt,
-            actor=actor,
-            staff_id=staff_id,
-            password=body.password.get_secret_value(),
-            login=body.login,
-            clear_totp=body.clear_totp,
-        )
-    return _staff_read(rt, staff)
+    staff = staffadmin.reset_password(
+        uow,
+        uow.rt,
+        actor=uow.actor,
+        staff_id=staff_id,
+        password=body.password.get_secret_value(),
+        login=body.login,
+        clear_totp=body.clear_totp,
+    )
+    return _staff_read(uow.rt, staff)
 
 
 @router.post("/staff/{staff_id}/unlock", response_model=StaffRead)
-def unlock_staff(staff_id: int, rt: RuntimeDep, actor: CurrentActor) -> StaffRead:
+def unlock_staff(staff_id: int, uow: Uow) -> StaffRead:
     """Lift a lockout after repeated wrong passwords or codes."""
-    with rt.uow() as uow:
-        staff = staffadmin.unlock(uow, rt, actor=actor, staff_id=staff_id)
-    return _staff_read(rt, staff)
+    staff = staffadmin.unlock(uow, uow.rt, actor=uow.actor, staff_id=staff_id)
+    return _staff_read(uow.rt, staff)
 
 
 @router.post("/staff/{staff_id}/token-revocation", response_model=StaffRead)
-def revoke_staff_token(staff_id: int, rt: RuntimeDep, actor: CurrentActor) -> StaffRead:
+def revoke_staff_token(staff_id: int, uow: Uow) -> StaffRead:
     """Revoke a member's personal access token."""
-    with rt.uow() as uow:
-        staff = staffadmin.revoke_token(uow, rt, actor=actor, staff_id=staff_id)
-    return _staff_read(rt, staff)
+    staff = staffadmin.revoke_token(uow, uow.rt, actor=uow.actor, staff_id=staff_id)
+    return _staff_read(uow.rt, staff)
 
 
 # ---------------------------------------------------------------- partner credentials
@@ -210,55 +203,52 @@ def _with_secret(cred: ApiCredential, bearer: str) -> CredentialSecretRead:
 @router.post(
     "/credentials", response_model=CredentialSecretRead, status_code=status.HTTP_201_CREATED
 )
-def create_credential(
-    body: CredentialIn, rt: RuntimeDep, actor: CurrentActor
-) -> CredentialSecretRead:
+def create_credential(body: CredentialIn, uow: Uow) -> CredentialSecretRead:
     """A partner system's credential: its bearer value '<key_id>.<secret>' is shown once."""
-    with rt.uow() as uow:
-        cred, bearer = credentials.create(
-            uow,
-            rt,
-            actor=actor,
-            system_name=body.system_name,
-            org_code=body.org_code,
-            role=body.role,
-            expires_in_days=body.expires_in_days,
-        )
+    cred, bearer = credentials.create(
+        uow,
+        uow.rt,
+        actor=uow.actor,
+        system_name=body.system_name,
+        org_code=body.org_code,
+        role=body.role,
+        expires_in_days=body.expires_in_days,
+    )
     return _with_secret(cred, bearer)
 
 
 @router.post("/credentials/{credential_id}/rotations", response_model=CredentialSecretRead)
 def rotate_credential(
-    credential_id: int, rt: RuntimeDep, actor: CurrentActor, body: RotationIn | None = None
+    credential_id: int, uow: Uow, body: RotationIn | None = None
 ) -> CredentialSecretRead:
     """A new secret; the old one keeps working for the grace period (default: policy)."""
-    with rt.uow() as uow:
-        cred, bearer = credentials.rotate(
-            uow,
-            rt,
-            actor=actor,
-            credential_id=credential_id,
-            grace_hours=body.grace_hours if body else None,
-        )
+    cred, bearer = credentials.rotate(
+        uow,
+        uow.rt,
+        actor=uow.actor,
+        credential_id=credential_id,
+        grace_hours=body.grace_hours if body else None,
+    )
     return _with_secret(cred, bearer)
 
 
 @router.post("/credentials/{credential_id}/revocation", response_model=CredentialRead)
-def revoke_credential(credential_id: int, rt: RuntimeDep, actor: CurrentActor) -> CredentialRead:
+def revoke_credential(credential_id: int, uow: Uow) -> CredentialRead:
     """Revoke a credential: refused from the next request on."""
-    with rt.uow() as uow:
-        cred = credentials.revoke(uow, rt, actor=actor, credential_id=credential_id)
+    cred = credentials.revoke(uow, uow.rt, actor=uow.actor, credential_id=credential_id)
     return CredentialRead.of(cred)
 
 
 @router.get("/credentials", response_model=CredentialPage)
 def list_credentials(
-    s: ReadSession,
-    actor: CurrentActor,
+    uow: Uow,
     org_code: str | None = Query(default=None, max_length=32),
     after: str | None = None,
     limit: int = 50,
 ) -> CredentialPage:
     """An organization's credentials (key id and times, never a secret)."""
-    page = credentials.list_credentials(s, actor=actor, org_code=org_code, after=after, limit=limit)
+    s = uow.session
+    page = credentials.list_credentials(
+        s, actor=uow.actor, org_code=org_code, after=after, limit=limit
+    )
     return CredentialPage(items=[CredentialRead.of(c) for c in page.items], next=page.next)

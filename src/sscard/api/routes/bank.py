@@ -7,11 +7,9 @@ come in, and count into Idempotency-Key fingerprints only as a keyed digest.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
-from sscard.api.deps import CurrentActor, ReadSession
-from sscard.api.idempotency import StateChange
 from sscard.api.schemas import AgentIn, agent_of
+from sscard.api.unit import UnitRoute, Uow
 from sscard.bank import service
 from sscard.bank.schemas import (
     AccountChanged,
@@ -30,7 +28,7 @@ from sscard.bank.schemas import (
     PasswordResetIn as ResetIn,
 )
 
-router = APIRouter(prefix="/bank", tags=["bank"])
+router = APIRouter(prefix="/bank", tags=["bank"], route_class=UnitRoute)
 
 
 class FinancialActivationIn(ActivationIn):
@@ -50,82 +48,71 @@ def _changed(change: service.AccountChange) -> AccountChanged:
 
 
 @router.post("/financial-activations", response_model=AccountChanged)
-def activate(body: FinancialActivationIn, call: StateChange) -> AccountChanged | JSONResponse:
+def activate(body: FinancialActivationIn, uow: Uow) -> AccountChanged:
     """V-1, V-2: activate the financial application and set its password; tells the center."""
-    return call.run(
-        body.fingerprint(),
-        lambda uow: _changed(
-            service.activate_financial(
-                uow,
-                call.rt,
-                actor=call.actor,
-                bank_card_number=body.bank_card_number,
-                id_number=body.id_number,
-                financial_password=body.financial_password.get_secret_value(),
-                agent=agent_of(body.agent),
-            )
-        ),
+    return _changed(
+        service.activate_financial(
+            uow,
+            uow.rt,
+            actor=uow.actor,
+            bank_card_number=body.bank_card_number,
+            id_number=body.id_number,
+            financial_password=body.financial_password.get_secret_value(),
+            agent=agent_of(body.agent),
+        )
     )
 
 
 @router.post("/password-checks", response_model=PasswordCheckRead)
-def check_password(body: PasswordCheckIn, call: StateChange) -> PasswordCheckRead | JSONResponse:
+def check_password(body: PasswordCheckIn, uow: Uow) -> PasswordCheckRead:
     """P-2: check the financial password; wrong entries count, enough of them lock it."""
-    return call.run(
-        body.fingerprint(),
-        lambda uow: PasswordCheckRead.of(
-            service.verify_financial_password(
-                uow,
-                call.rt,
-                actor=call.actor,
-                bank_card_number=body.bank_card_number,
-                financial_password=body.financial_password.get_secret_value(),
-            )
-        ),
+    return PasswordCheckRead.of(
+        service.verify_financial_password(
+            uow,
+            uow.rt,
+            actor=uow.actor,
+            bank_card_number=body.bank_card_number,
+            financial_password=body.financial_password.get_secret_value(),
+        )
     )
 
 
 @router.post("/password-resets", response_model=AccountChanged)
-def reset_password(body: PasswordResetIn, call: StateChange) -> AccountChanged | JSONResponse:
+def reset_password(body: PasswordResetIn, uow: Uow) -> AccountChanged:
     """P-2: unlock and reset the financial password at an outlet with ID and card."""
-    return call.run(
-        body.fingerprint(),
-        lambda uow: _changed(
-            service.reset_financial_password(
-                uow,
-                call.rt,
-                actor=call.actor,
-                bank_card_number=body.bank_card_number,
-                id_number=body.id_number,
-                new_password=body.new_password.get_secret_value(),
-                agent=agent_of(body.agent),
-            )
-        ),
+    return _changed(
+        service.reset_financial_password(
+            uow,
+            uow.rt,
+            actor=uow.actor,
+            bank_card_number=body.bank_card_number,
+            id_number=body.id_number,
+            new_password=body.new_password.get_secret_value(),
+            agent=agent_of(body.agent),
+        )
     )
 
 
 @router.post("/password-changes", response_model=AccountChanged)
-def change_password(body: PasswordChangeIn, call: StateChange) -> AccountChanged | JSONResponse:
+def change_password(body: PasswordChangeIn, uow: Uow) -> AccountChanged:
     """P-3: change the financial password with the old one."""
-    return call.run(
-        body.fingerprint(),
-        lambda uow: _changed(
-            service.change_financial_password(
-                uow,
-                call.rt,
-                actor=call.actor,
-                bank_card_number=body.bank_card_number,
-                old_password=body.old_password.get_secret_value(),
-                new_password=body.new_password.get_secret_value(),
-            )
-        ),
+    return _changed(
+        service.change_financial_password(
+            uow,
+            uow.rt,
+            actor=uow.actor,
+            bank_card_number=body.bank_card_number,
+            old_password=body.old_password.get_secret_value(),
+            new_password=body.new_password.get_secret_value(),
+        )
     )
 
 
 @router.post("/accounts/search", response_model=AccountDetail)
-def search_account(body: CardIn, s: ReadSession, actor: CurrentActor) -> AccountDetail:
+def search_account(body: CardIn, uow: Uow) -> AccountDetail:
     """The account of a bank card and its latest events, for its own bank (S-1)."""
-    found = service.find_account(s, actor=actor, bank_card_number=body.bank_card_number)
+    s = uow.session
+    found = service.find_account(s, actor=uow.actor, bank_card_number=body.bank_card_number)
     return AccountDetail(
         account=AccountRead.of(found.account),
         events=[AccountEventRead.model_validate(e) for e in found.events],

@@ -1,0 +1,45 @@
+"""The card check: is this card usable here and now (what a hospital asks first)?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sscard.access.model import Actor, require
+from sscard.access.scoping import record_of_card
+from sscard.cards.model import CardState, why_not_usable
+from sscard.cards.tables import Card
+from sscard.core.errors import NotFound
+from sscard.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class CardCheck:
+    card_id: int
+    person_id: int
+    state: CardState
+    reason: str | None  # None: usable
+
+
+def check(s: Session, rt: Runtime, *, actor: Actor, card_number: str) -> CardCheck:
+    """A counter party checks the card presented to it (S-1: only by its printed number).
+
+    The same rule as a payment's (``cards.model.why_not_usable``): active, within validity.
+    """
+    require(actor, "cards.check")
+    number = (card_number or "").strip().upper()
+    card = s.scalar(select(Card).where(Card.card_number == number))
+    if card is None:
+        raise NotFound(f"no card with card_number {number!r}", field="card_number")
+    require(
+        actor,
+        "cards.check",
+        record_of_card(
+            card, what=f"card with card_number {number!r}", field="card_number", presented=True
+        ),
+    )
+    state = CardState(card.state)
+    reason = why_not_usable(state, valid_until=card.valid_until, today=rt.today())
+    return CardCheck(card_id=card.id, person_id=card.person_id, state=state, reason=reason)
