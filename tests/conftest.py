@@ -21,10 +21,12 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from sscard.audit.chain import GENESIS
 from sscard.core.clock import FixedClock
 from sscard.core.policy import load_policy
-from sscard.db.engine import make_engine
+from sscard.db.engine import UnitOfWork, make_engine, reads_of, session_factory
 from sscard.db.migrate import upgrade
+from sscard.db.models import Base
 from sscard.region.service import install_policy
 from sscard.runtime import Runtime
 from sscard.wiring import wire
@@ -135,6 +137,30 @@ def connection(engine: Engine) -> Iterator[Connection]:
     yield conn
     outer.rollback()
     conn.close()
+
+
+@pytest.fixture
+def committed_rt(pg_engine: Engine) -> Iterator[Runtime]:
+    """A runtime on PostgreSQL whose units of work really commit, reads outside any
+    transaction as in the server; every table is emptied afterwards."""
+    factory = session_factory(pg_engine)
+    clock = FixedClock(START)
+    with UnitOfWork(factory) as uow:
+        install_policy(uow.session, "dongguan", now=clock.now())
+        uow.commit()
+    yield Runtime(
+        clock=clock,
+        policy=load_policy("dongguan"),
+        session_factory=factory,
+        read_session_factory=session_factory(reads_of(pg_engine)),
+    )
+    names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+    with pg_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text("INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, :g)"),
+            {"g": GENESIS},
+        )
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import case, literal, null, or_, select, update
+from sqlalchemy import bindparam, case, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from sscard.access.auth_model import (
@@ -47,7 +47,7 @@ from sscard.access.tables import ApiCredential, AuthSession, Login, Staff
 from sscard.access.totp import open_secret, totp_step
 from sscard.audit.service import record
 from sscard.core.errors import Conflict, DomainError, Unauthenticated
-from sscard.db.base import UTCDateTime
+from sscard.db.base import UTCDateTime, table
 from sscard.db.engine import UnitOfWork
 from sscard.register.model import OrgKind
 from sscard.register.service import hash_token
@@ -387,36 +387,113 @@ def authenticate_in(s: Session, rt: Runtime, *, bearer: str, source: str) -> Aut
 
 def _touch(s: Session, column: Any, id_column: Any, row_id: int, now: datetime) -> None:
     """Record use at most once a minute: a guarded UPDATE, no write otherwise."""
-    s.execute(
-        update(column.class_)
+    s.connection().execute(
+        update(column.table)
         .where(id_column == row_id, or_(column.is_(None), column <= now - TOUCH_EVERY))
         .values({column.key: now})
-        .execution_options(synchronize_session=False)
     )
+
+
+# What a bearer lookup reads: plain columns of the tables (no ORM entities), one row.
+_STAFF = table(Staff).c
+_ORG = table(Organization).c
+_SESSION = table(AuthSession).c
+_CREDENTIAL = table(ApiCredential).c
+_PERSON = table(Person).c
+_STAFF_COLUMNS = (
+    _STAFF.id.label("staff_id"),
+    _STAFF.name.label("staff_name"),
+    _STAFF.role,
+    _STAFF.kind.label("staff_kind"),
+    _STAFF.active,
+    _ORG.id.label("org_id"),
+    _ORG.kind.label("org_kind"),
+    _ORG.code.label("org_code"),
+    _ORG.bank_code,
+)
+
+
+def _actor_of(row: Any, source: str) -> Actor:
+    return Actor(
+        staff_id=row.staff_id,
+        org_id=row.org_id,
+        org_kind=OrgKind(row.org_kind),
+        org_code=row.org_code,
+        bank_code=row.bank_code,
+        name=row.staff_name,
+        role=row.role,
+        source=source,
+    )
+
+
+# The three lookups, built once (their compiled form is cached; only values change).
+_SESSION_LOOKUP = (
+    select(
+        _SESSION.id.label("session_id"),
+        _SESSION.created_at,
+        _SESSION.last_seen_at,
+        _SESSION.expires_at,
+        _SESSION.ended_at,
+        _SESSION.person_id,
+        _PERSON.name.label("person_name"),
+        *_STAFF_COLUMNS,
+    )
+    .select_from(
+        table(AuthSession)
+        .outerjoin(table(Staff), _STAFF.id == _SESSION.staff_id)
+        .outerjoin(table(Organization), _ORG.id == _STAFF.org_id)
+        .outerjoin(table(Person), _PERSON.id == _SESSION.person_id)
+    )
+    .where(_SESSION.token_hash == bindparam("token_hash"))
+)
+_CREDENTIAL_LOOKUP = (
+    select(
+        _CREDENTIAL.id.label("credential_id"),
+        _CREDENTIAL.key_id,
+        _CREDENTIAL.secret_hash,
+        _CREDENTIAL.previous_secret_hash,
+        _CREDENTIAL.previous_valid_until,
+        _CREDENTIAL.revoked_at,
+        _CREDENTIAL.expires_at,
+        _CREDENTIAL.last_used_at,
+        *_STAFF_COLUMNS,
+    )
+    .select_from(
+        table(ApiCredential)
+        .join(table(Staff), _STAFF.id == _CREDENTIAL.staff_id)
+        .join(table(Organization), _ORG.id == _STAFF.org_id)
+    )
+    .where(_CREDENTIAL.key_id == bindparam("key_id"))
+)
+_TOKEN_LOOKUP = (
+    select(_STAFF.token_last_used_at, *_STAFF_COLUMNS)
+    .select_from(table(Staff).join(table(Organization), _ORG.id == _STAFF.org_id))
+    .where(_STAFF.token_hash == bindparam("token_hash"))
+)
 
 
 def _by_session(s: Session, rt: Runtime, token: str, now: datetime, source: str) -> Authenticated:
-    row = s.execute(
-        select(AuthSession, Staff, Organization, Person)
-        .outerjoin(Staff, Staff.id == AuthSession.staff_id)
-        .outerjoin(Organization, Organization.id == Staff.org_id)
-        .outerjoin(Person, Person.id == AuthSession.person_id)
-        .where(AuthSession.token_hash == hash_token(token))
-    ).first()
+    row = s.connection().execute(_SESSION_LOOKUP, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise Unauthenticated(UNKNOWN)
-    session, staff, org, person = row
-    times = SessionTimes(
-        session.created_at, session.last_seen_at, session.expires_at, session.ended_at
-    )
+    times = SessionTimes(row.created_at, row.last_seen_at, row.expires_at, row.ended_at)
     check_session(times, rt.policy.logins, now)
-    if due_for_touch(session.last_seen_at, now):
-        _touch(s, AuthSession.last_seen_at, AuthSession.id, session.id, now)
-    if person is not None:
-        return Authenticated(cardholder_actor(person, source), BearerKind.SESSION, "cardholder")
-    if staff is None or org is None or not staff.active:
+    if due_for_touch(row.last_seen_at, now):
+        _touch(s, _SESSION.last_seen_at, _SESSION.id, row.session_id, now)
+    if row.person_id is not None:
+        actor = Actor(
+            staff_id=None,
+            org_id=None,
+            org_kind=OrgKind.CARDHOLDER,
+            org_code="SELF",
+            name=mask_name(row.person_name),
+            person_id=row.person_id,
+            source=source,
+        )
+        return Authenticated(actor, BearerKind.SESSION, "cardholder")
+    if row.staff_id is None or row.org_id is None or not row.active:
         raise SessionEnded("this staff member was deactivated")
-    return Authenticated(staff_actor(staff, org, source), BearerKind.SESSION, staff.kind)
+    return Authenticated(_actor_of(row, source), BearerKind.SESSION, row.staff_kind)
 
 
 def _by_credential(
@@ -426,52 +503,37 @@ def _by_credential(
     whether the credential was revoked or has expired; a wrong secret of a known key id
     is answered exactly like an unknown token."""
     given = hash_token(secret)
-    row = s.execute(
-        select(ApiCredential, Staff, Organization)
-        .join(Staff, Staff.id == ApiCredential.staff_id)
-        .join(Organization, Organization.id == Staff.org_id)
-        .where(ApiCredential.key_id == key_id)
-    ).first()
+    row = s.connection().execute(_CREDENTIAL_LOOKUP, {"key_id": key_id}).first()
     # Both comparisons always run, in constant time, and against a stand-in for an
     # unknown key id or a missing previous secret.
-    current = row[0].secret_hash if row is not None else _NO_SECRET
-    previous = row[0].previous_secret_hash if row is not None else None
+    current = row.secret_hash if row is not None else _NO_SECRET
+    previous = row.previous_secret_hash if row is not None else None
     is_current = hmac.compare_digest(given, current)
     is_previous = hmac.compare_digest(given, previous or _NO_SECRET) and previous is not None
     if row is None or not (is_current or is_previous):
         raise Unauthenticated(UNKNOWN)
-    cred, staff, org = row
-    if cred.revoked_at is not None or not staff.active:
-        raise CredentialRevoked(f"credential {cred.key_id} was revoked")
-    if cred.expires_at is not None and now >= cred.expires_at:
-        raise CredentialExpired(
-            f"credential {cred.key_id} expired at {cred.expires_at.isoformat()}"
-        )
+    if row.revoked_at is not None or not row.active:
+        raise CredentialRevoked(f"credential {row.key_id} was revoked")
+    if row.expires_at is not None and now >= row.expires_at:
+        raise CredentialExpired(f"credential {row.key_id} expired at {row.expires_at.isoformat()}")
     if not is_current:
-        until = cred.previous_valid_until
+        until = row.previous_valid_until
         if until is None or now >= until:
             raise CredentialExpired(
-                f"this secret of credential {cred.key_id} was rotated out"
+                f"this secret of credential {row.key_id} was rotated out"
                 + (f" at {until.isoformat()}" if until else "")
                 + ": use the new secret",
                 reason="rotated",
             )
-    if due_for_touch(cred.last_used_at, now):
-        _touch(s, ApiCredential.last_used_at, ApiCredential.id, cred.id, now)
-    return Authenticated(
-        staff_actor(staff, org, source), BearerKind.CREDENTIAL, StaffKind.SERVICE.value
-    )
+    if due_for_touch(row.last_used_at, now):
+        _touch(s, _CREDENTIAL.last_used_at, _CREDENTIAL.id, row.credential_id, now)
+    return Authenticated(_actor_of(row, source), BearerKind.CREDENTIAL, StaffKind.SERVICE.value)
 
 
 def _by_token(s: Session, token: str, now: datetime, source: str) -> Authenticated:
-    row = s.execute(
-        select(Staff, Organization)
-        .join(Organization, Organization.id == Staff.org_id)
-        .where(Staff.token_hash == hash_token(token))
-    ).first()
-    if row is None or not row[0].active:
+    row = s.connection().execute(_TOKEN_LOOKUP, {"token_hash": hash_token(token)}).first()
+    if row is None or not row.active:
         raise Unauthenticated(UNKNOWN)
-    staff, org = row
-    if due_for_touch(staff.token_last_used_at, now):
-        _touch(s, Staff.token_last_used_at, Staff.id, staff.id, now)
-    return Authenticated(staff_actor(staff, org, source), BearerKind.TOKEN, staff.kind)
+    if due_for_touch(row.token_last_used_at, now):
+        _touch(s, _STAFF.token_last_used_at, _STAFF.id, row.staff_id, now)
+    return Authenticated(_actor_of(row, source), BearerKind.TOKEN, row.staff_kind)

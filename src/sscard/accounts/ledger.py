@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,8 +27,12 @@ from sqlalchemy.orm import Session
 from sscard.accounts.model import AccountKind, InsufficientBalance, TxnKind
 from sscard.accounts.tables import LedgerAccount, LedgerEntry, LedgerTxn
 from sscard.core.errors import DomainError
+from sscard.db.base import table
 
 INSTITUTION_SHARDS = 8
+# Postings are plain table statements on the session's connection (no ORM objects).
+_ACCOUNT = table(LedgerAccount)
+_A = _ACCOUNT.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +46,8 @@ class Owner:
 
     def where(self) -> ColumnElement[bool]:
         if self.person_id is not None:
-            return and_(
-                LedgerAccount.kind == self.kind.value,
-                LedgerAccount.person_id == self.person_id,
-            )
-        return and_(
-            LedgerAccount.kind == self.kind.value,
-            LedgerAccount.org_id == self.org_id,
-            LedgerAccount.shard == self.shard,
-        )
+            return and_(_A.kind == self.kind.value, _A.person_id == self.person_id)
+        return and_(_A.kind == self.kind.value, _A.org_id == self.org_id, _A.shard == self.shard)
 
     @property
     def order(self) -> tuple[int, str, int, int]:
@@ -106,8 +103,8 @@ def account(
 def _open(s: Session, owner: Owner, now: datetime) -> None:
     """Open ``owner``'s account unless it exists (a racing opener is no error)."""
     dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    s.execute(
-        dialect.insert(LedgerAccount)
+    s.connection().execute(
+        dialect.insert(_ACCOUNT)
         .values(
             kind=owner.kind.value,
             person_id=owner.person_id,
@@ -133,28 +130,55 @@ class Posted:
     balances: dict[int | Owner, int]  # each leg's account balance after the posting
 
 
+def _moving(by: str, guarded: bool) -> Any:
+    """The balance UPDATE of a leg, built once per way of naming the account."""
+    amount = bindparam("b_amount", type_=BigInteger)
+    where = {
+        "person": and_(_A.kind == bindparam("b_kind"), _A.person_id == bindparam("b_owner")),
+        "org": and_(
+            _A.kind == bindparam("b_kind"),
+            _A.org_id == bindparam("b_owner"),
+            _A.shard == bindparam("b_shard"),
+        ),
+        "id": _A.id == bindparam("b_owner"),
+    }[by]
+    stmt = (
+        update(_ACCOUNT)
+        .where(where)
+        .values(balance_fen=_A.balance_fen + amount)
+        .returning(_A.id, _A.balance_fen)
+    )
+    return stmt.where(_A.balance_fen + amount >= 0) if guarded else stmt
+
+
+_NEW_TXN = insert(table(LedgerTxn)).returning(table(LedgerTxn).c.id)
+_MOVES = {(by, g): _moving(by, g) for by in ("person", "org", "id") for g in (True, False)}
+
+
 def _move(s: Session, leg: Leg, now: datetime) -> tuple[int, int]:
     """One leg's guarded balance UPDATE; (account id, balance after)."""
-    where = (
-        leg.account.where() if isinstance(leg.account, Owner) else LedgerAccount.id == leg.account
-    )
-    stmt = (
-        update(LedgerAccount)
-        .where(where)
-        .values(balance_fen=LedgerAccount.balance_fen + leg.amount_fen)
-        .returning(LedgerAccount.id, LedgerAccount.balance_fen)
-        .execution_options(synchronize_session=False)
-    )
-    if not leg.may_go_negative:
-        stmt = stmt.where(LedgerAccount.balance_fen + leg.amount_fen >= 0)
-    row = s.execute(stmt).first()
-    if row is None and isinstance(leg.account, Owner):
-        exists = s.scalar(select(LedgerAccount.balance_fen).where(where))
+    account = leg.account
+    if isinstance(account, Owner):
+        by = "person" if account.person_id is not None else "org"
+        values = {
+            "b_kind": account.kind.value,
+            "b_owner": account.person_id if account.person_id is not None else account.org_id,
+            "b_shard": account.shard,
+        }
+    else:
+        by, values = "id", {"b_owner": account}
+    stmt = _MOVES[(by, not leg.may_go_negative)]
+    values["b_amount"] = leg.amount_fen
+    conn = s.connection()
+    row = conn.execute(stmt, values).first()
+    where = account.where() if isinstance(account, Owner) else _A.id == account
+    if row is None and isinstance(account, Owner):
+        exists = conn.execute(select(_A.balance_fen).where(where)).scalar()
         if exists is None:  # first use of this account: open it, then move
-            _open(s, leg.account, now)
-            row = s.execute(stmt).first()
+            _open(s, account, now)
+            row = conn.execute(stmt, values).first()
     if row is None:
-        current = s.scalar(select(LedgerAccount.balance_fen).where(where))
+        current = conn.execute(select(_A.balance_fen).where(where)).scalar()
         raise InsufficientBalance(
             f"the medical account holds {current or 0} fen; {-leg.amount_fen} fen cannot be "
             "paid from it",
@@ -188,32 +212,34 @@ def post(
         return leg.account.order if isinstance(leg.account, Owner) else (2, "", leg.account, 0)
 
     moved = [(leg, *_move(s, leg, now)) for leg in sorted(legs, key=order)]
-    txn_id = s.execute(
-        insert(LedgerTxn)
-        .values(
-            kind=kind.value,
-            person_id=person_id,
-            org_id=org_id,
-            card_id=card_id,
-            amount_fen=max(abs(leg.amount_fen) for leg in legs),
-            refund_of_id=refund_of_id,
-            actor_staff_id=actor_staff_id,
-            created_at=now,
-            detail=detail or {},
-        )
-        .returning(LedgerTxn.id)
+    conn = s.connection()
+    txn_id = conn.execute(
+        _NEW_TXN,
+        {
+            "kind": kind.value,
+            "person_id": person_id,
+            "org_id": org_id,
+            "card_id": card_id,
+            "amount_fen": max(abs(leg.amount_fen) for leg in legs),
+            "refund_of_id": refund_of_id,
+            "actor_staff_id": actor_staff_id,
+            "created_at": now,
+            "detail": detail or {},
+        },
     ).scalar_one()
-    s.execute(
-        insert(LedgerEntry),
-        [
-            {
-                "txn_id": txn_id,
-                "account_id": account_id,
-                "amount_fen": leg.amount_fen,
-                "created_at": now,
-            }
-            for leg, account_id, _ in moved
-        ],
+    # One multi-row INSERT (not a batch of single-row ones): a posting has two or three legs.
+    conn.execute(
+        insert(table(LedgerEntry)).values(
+            [
+                {
+                    "txn_id": txn_id,
+                    "account_id": account_id,
+                    "amount_fen": leg.amount_fen,
+                    "created_at": now,
+                }
+                for leg, account_id, _ in moved
+            ]
+        )
     )
     return Posted(txn_id=txn_id, balances={leg.account: after for leg, _, after in moved})
 

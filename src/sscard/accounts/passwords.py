@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from sscard.access.model import (
@@ -30,6 +31,7 @@ from sscard.access.model import (
 from sscard.access.scoping import record_of_card
 from sscard.accounts.tables import MedicalPassword
 from sscard.audit.service import record
+from sscard.cards import checks
 from sscard.cards.model import CardNotUsable, CardState
 from sscard.cards.tables import Card
 from sscard.core.errors import DomainError, InvalidInput
@@ -43,12 +45,21 @@ from sscard.core.passwords import (
     enter_pin,
 )
 from sscard.core.policy import AgentAct
+from sscard.db.base import table
 from sscard.db.engine import UnitOfWork, is_postgres
 from sscard.register.service import granted
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
 WHAT = "consumption password"
+_PASSWORDS = table(MedicalPassword)
+_P = _PASSWORDS.c
+# The row an entry is checked against, locked (PostgreSQL) so parallel entries all count.
+_ENTRY = (
+    select(_P.password_hash, _P.failed_attempts, _P.locked_at)
+    .where(_P.person_id == bindparam("person_id"))
+    .with_for_update()
+)
 
 
 class PasswordNotSet(DomainError):
@@ -109,10 +120,28 @@ def set_password(
 
 
 def has_password(s: Session, person_id: int) -> bool:
-    return s.get(MedicalPassword, person_id) is not None
+    found = s.connection().execute(select(_P.person_id).where(_P.person_id == person_id))
+    return found.first() is not None
 
 
-def verify(uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, password: str) -> None:
+# A card with its holder's password row, both locked (a payment's first statement).
+WITH_CARD = (
+    select(*checks.BY_NUMBER.selected_columns, _P.password_hash, _P.failed_attempts, _P.locked_at)
+    .select_from(table(Card).join(_PASSWORDS, _P.person_id == table(Card).c.person_id))
+    .where(table(Card).c.card_number == bindparam("number"))
+    .with_for_update()
+)
+
+
+def verify(
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    person_id: int,
+    password: str,
+    row: Any = None,
+) -> None:
     """Check the consumption password in the caller's unit of work (P-2).
 
     The row is locked while it is checked, so parallel wrong entries all count and none
@@ -121,11 +150,12 @@ def verify(uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, passwo
     raised.
     """
     s = uow.session
+    conn = s.connection()
     limit = rt.policy.passwords.max_wrong_attempts
-    q = select(MedicalPassword).where(MedicalPassword.person_id == person_id)
+    q = select(_P.password_hash, _P.failed_attempts, _P.locked_at).where(_P.person_id == person_id)
     if is_postgres(s):
         q = q.with_for_update()
-    row = s.scalar(q.execution_options(populate_existing=True))
+    row = conn.execute(q).first()
     if row is None:
         raise PasswordNotSet(
             "the consumption password was never set: it is set at activation (V-2), or at "
@@ -136,15 +166,24 @@ def verify(uow: UnitOfWork, rt: Runtime, *, actor: Actor, person_id: int, passwo
     key = _key()
     right = key.matches(row.password_hash, subject_of(person_id), password or "")
     entry = enter_pin(right=right, failed_attempts=row.failed_attempts, max_wrong=limit)
+    changes: dict[str, Any] = {}
     if entry.verified:
         if row.failed_attempts:
-            row.failed_attempts = 0
+            changes["failed_attempts"] = 0
         if key.needs_upgrade(row.password_hash):
-            row.password_hash = verifier(person_id, password)
+            changes["password_hash"] = verifier(person_id, password)
+    else:
+        changes["failed_attempts"] = entry.failed_attempts
+        if entry.locked:
+            changes["locked_at"] = rt.now()
+    if changes:
+        conn.execute(
+            update(_PASSWORDS)
+            .where(_P.person_id == person_id)
+            .values(**changes, version=_P.version + 1)
+        )
+    if entry.verified:
         return
-    row.failed_attempts = entry.failed_attempts
-    if entry.locked:
-        row.locked_at = rt.now()
     record(
         s,
         actor=actor,

@@ -89,16 +89,19 @@ def statement_fields(st: Statement) -> dict[str, Any]:
         "entries": [
             EntryRead(
                 id=e.id,
-                transaction_id=t.id,
-                kind=t.kind,
+                transaction_id=e.transaction_id,
+                kind=e.kind,
                 amount_fen=e.amount_fen,
-                at=e.created_at,
-                org_id=t.org_id,
+                at=e.at,
+                org_id=e.org_id,
             )
-            for e, t in st.entries.items
+            for e in st.entries.items
         ],
         "next": st.entries.next,
-        "contributions": [ContributionRead.model_validate(c) for c in st.contributions],
+        "contributions": [
+            ContributionRead(month=c.month, amount_fen=c.amount_fen, unit_org_id=c.unit_org_id)
+            for c in st.contributions
+        ],
     }
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sscard.access.model import SYSTEM, Actor, require
-from sscard.access.scoping import record_of_card
+from sscard.access.model import SYSTEM, Actor, RecordScope, require
 from sscard.accounts import passwords
 from sscard.accounts.ledger import Leg, Owner, account, balance, institution, personal, post
 from sscard.accounts.model import (
@@ -29,10 +29,11 @@ from sscard.accounts.model import (
 )
 from sscard.accounts.tables import LedgerTxn
 from sscard.audit.service import record
+from sscard.cards import checks
 from sscard.cards.model import CardState, refuse_unusable
 from sscard.cards.service import activate_card, close_old_medical_card, has_old_medical_card
 from sscard.cards.tables import Card
-from sscard.cards.transitions import load_card_by
+from sscard.cards.transitions import load_card
 from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sscard.core.policy import Channel
 from sscard.db.engine import UnitOfWork
@@ -40,6 +41,8 @@ from sscard.messages import Delivery, OldMedicalCardClosed
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
+
+_LOCK_CARD = checks.BY_NUMBER.with_for_update()
 
 KINDS_OF = {
     OrgKind.HOSPITAL: {SettlementKind.OUTPATIENT, SettlementKind.INPATIENT},
@@ -94,12 +97,24 @@ def settle(
     assert actor.org_id is not None
     s = uow.session
     number = (card_number or "").strip().upper()
-    card = load_card_by(s, column=Card.card_number, value=number)  # row lock: a loss report waits
+    # Row locks (PostgreSQL; SQLite's writers queue anyway): a loss report waits, or
+    # wins first; parallel password entries all count. One statement for both rows, or
+    # the card alone when its holder has no password yet.
+    conn = s.connection()
+    pin: Any = conn.execute(passwords.WITH_CARD, {"number": number}).first()
+    card: Any = pin or conn.execute(_LOCK_CARD, {"number": number}).first()
+    if card is None:
+        raise NotFound("no card with this card number", field="card_number")
     require(
         actor,
         "accounts.settle",
-        record_of_card(
-            card, what="card with this card number", field="card_number", presented=True
+        RecordScope(
+            what="card with this card number",
+            field="card_number",
+            person_id=card.person_id,
+            unit_org_id=card.unit_org_id,
+            bank_codes=frozenset({card.bank_code}),
+            presented=True,
         ),
     )
     channel = Channel.PHARMACY if what is SettlementKind.PHARMACY else Channel.HOSPITAL
@@ -108,7 +123,7 @@ def settle(
         _first_use(
             uow,
             rt,
-            card,
+            load_card(s, card.id),
             actor=actor,
             channel=channel,
             new_password=new_password,
@@ -116,21 +131,25 @@ def settle(
         )
     else:
         refuse_unusable(CardState(card.state), valid_until=card.valid_until, today=rt.today())
-        has_password = passwords.has_password(s, card.person_id)
-        if new_password and not password and has_password:
+        if new_password and pin is None:
+            # Activated without one (e.g. by the bank's financial activation): V-2.
+            _set_password(
+                s,
+                rt,
+                card.person_id,
+                actor=actor,
+                new_password=new_password,
+                event="set_at_first_use",
+            )
+        elif new_password and not password:
             raise Conflict(
                 "the card is already activated (perhaps at the same moment elsewhere): pay "
                 "with the consumption password",
                 reason="activated_meanwhile",
             )
-        if new_password and not has_password:
-            # Activated without one (e.g. by the bank's financial activation): V-2.
-            _set_password(
-                s, rt, card, actor=actor, new_password=new_password, event="set_at_first_use"
-            )
         else:
             passwords.verify(
-                uow, rt, actor=actor, person_id=card.person_id, password=password or ""
+                uow, rt, actor=actor, person_id=card.person_id, password=password or "", row=pin
             )
         if what is SettlementKind.PHARMACY and old_medical_card_no:
             # V-1: an old card read at a pharmacy later still hands over its balance.
@@ -142,13 +161,20 @@ def settle(
                     rt,
                     actor=actor,
                     person=person,
-                    card=card,
+                    card=load_card(s, card.id),
                     old_medical_card_no=old_medical_card_no,
                 )
     try:
         with s.begin_nested() if activated else nullcontext():
             receipt = _debit(
-                s, rt, actor=actor, card=card, what=what, amount_fen=amount_fen, activated=activated
+                s,
+                rt,
+                actor=actor,
+                card_id=card.id,
+                person_id=card.person_id,
+                what=what,
+                amount_fen=amount_fen,
+                activated=activated,
             )
     except InsufficientBalance:
         if activated:
@@ -185,14 +211,19 @@ def _first_use(
         old_medical_card_no=old_medical_card_no,
     )
     _set_password(
-        uow.session, rt, card, actor=actor, new_password=new_password, event="set_at_activation"
+        uow.session,
+        rt,
+        card.person_id,
+        actor=actor,
+        new_password=new_password,
+        event="set_at_activation",
     )
 
 
 def _set_password(
-    s: Session, rt: Runtime, card: Card, *, actor: Actor, new_password: str, event: str
+    s: Session, rt: Runtime, person_id: int, *, actor: Actor, new_password: str, event: str
 ) -> None:
-    person = s.get(Person, card.person_id)
+    person = s.get(Person, person_id)
     assert person is not None
     passwords.set_password(
         s,
@@ -210,26 +241,27 @@ def _debit(
     rt: Runtime,
     *,
     actor: Actor,
-    card: Card,
+    card_id: int,
+    person_id: int,
     what: SettlementKind,
     amount_fen: int,
     activated: bool,
 ) -> Receipt:
     assert actor.org_id is not None
     now = rt.now()
-    payer = personal(card.person_id)
+    payer = personal(person_id)
     posted = post(
         s,
         kind=TxnKind.SETTLEMENT,
-        person_id=card.person_id,
+        person_id=person_id,
         org_id=actor.org_id,
-        card_id=card.id,
+        card_id=card_id,
         actor_staff_id=actor.staff_id,
         now=now,
         detail={"kind": what.value},
         legs=[
             Leg(payer, -amount_fen),
-            Leg(institution(actor.org_id, person_id=card.person_id), amount_fen, True),
+            Leg(institution(actor.org_id, person_id=person_id), amount_fen, True),
         ],
     )
     record(
@@ -239,17 +271,17 @@ def _debit(
         action="medical_account.settled",
         subject_type="ledger_txn",
         subject_id=posted.txn_id,
-        person_id=card.person_id,
+        person_id=person_id,
         channel=actor.org_kind.value,
-        detail={"amount_fen": amount_fen, "kind": what.value, "card_id": card.id},
+        detail={"amount_fen": amount_fen, "kind": what.value, "card_id": card_id},
     )
     return Receipt(
         transaction_id=posted.txn_id,
         kind=TxnKind.SETTLEMENT.value,
         amount_fen=amount_fen,
         balance_fen=posted.balances[payer],
-        card_id=card.id,
-        card_state=card.state,
+        card_id=card_id,
+        card_state=CardState.ACTIVE.value,  # a payment is made with an active card only
         activated=activated,
         at=now,
     )

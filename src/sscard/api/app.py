@@ -42,6 +42,10 @@ Errors are RFC 9457 problem details with a stable `code`.
 """
 
 
+# Static paths of the calls counters make all day long.
+BUSIEST = frozenset({"/card-checks", "/settlements", "/medical-accounts/inquiries"})
+
+
 def create_app(
     rt: Runtime,
     *,
@@ -86,19 +90,28 @@ def create_app(
     inquiries = InquiryLog(rt, grouped=group_access_log)
     app.state.inquiries = inquiries
     errors.install(app)
-    for module in (
-        register,
-        applications,
-        cards,
-        accounts,
-        bank,
-        admin,
-        audit,
-        auth,
-        events,
-        self_service,
-    ):
-        app.include_router(module.router)
+    # The routes go straight into the app's own list, the busiest first: a request is
+    # matched against the list in order, and the counters' calls (card checks, payments,
+    # Q-1 inquiries) should not walk ninety other routes to find theirs. (Mounting the
+    # routers instead would add a walk through each of them to every request.)
+    routes = [
+        route
+        for module in (
+            accounts,
+            cards,
+            register,
+            applications,
+            bank,
+            admin,
+            audit,
+            auth,
+            events,
+            self_service,
+        )
+        for route in module.router.routes
+    ]
+    routes.sort(key=lambda route: getattr(route, "path", "") not in BUSIEST)
+    app.router.routes.extend(routes)
     disclosure.install(app)  # S-1: the documents say that answers are shaped per party
 
     @app.get("/", include_in_schema=False)

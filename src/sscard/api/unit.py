@@ -74,6 +74,8 @@ class RequestUnit(UnitOfWork):
         self.read_only = False
         self.authenticated: Authenticated | None = None
         self._actor: Actor | None = None
+        # Whose card or form the answer shows, where the use case knew it (access log).
+        self.owners: dict[tuple[str, int], int] = {}
 
     @property
     def actor(self) -> Actor:
@@ -193,17 +195,27 @@ def _fingerprint(request: Request, values: dict[str, Any]) -> str:
     return hmac.new(_fingerprint_key(), message, hashlib.sha256).hexdigest()
 
 
+# The counters' calls: short use cases of a few indexed statements. They run on the
+# worker's event loop itself, blocking it for their few milliseconds, which costs less
+# than handing each to a thread and back; a server runs more worker processes than it
+# has cores, so that one waiting for the database leaves the core to another.
+INLINE = frozenset({"/card-checks", "/settlements", "/medical-accounts/inquiries"})
+
+
 class UnitRoute(APIRoute):
     """A route whose endpoint runs in its request's unit of work (see the module)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if not inspect.iscoroutinefunction(endpoint):
-            endpoint = functools.wraps(endpoint)(_InUnit(self, endpoint))
+            kind = _Inline if path in INLINE else _InUnit
+            endpoint = functools.wraps(endpoint)(kind(self, endpoint))
         super().__init__(path, endpoint, **kwargs)
 
 
 class _InUnit:
     """Runs one route's endpoint in the request's unit of work (in the worker thread)."""
+
+    inline = False
 
     def __init__(self, route: APIRoute, endpoint: Callable[..., Any]) -> None:
         self.route = route
@@ -267,7 +279,15 @@ class _InUnit:
             if reads:
                 inquiries: InquiryLog = uow.request.app.state.inquiries
                 inquiries.write(
-                    actor=actor, action=f"inquiry.{meta.name}", route=meta.where, reads=reads
+                    actor=actor,
+                    action=f"inquiry.{meta.name}",
+                    route=meta.where,
+                    reads=reads,
+                    # An inline read writes its entries itself, outside any transaction
+                    # (PostgreSQL groups the commits of many workers); the others wait for
+                    # the access log's writer, which commits many requests' entries at once.
+                    session=uow.session if self.inline else None,
+                    owners=uow.owners,
                 )
         return Response(dump(body), status_code=status or meta.status, media_type=JSON)
 
@@ -282,6 +302,15 @@ class _InUnit:
         response = self._send(uow, data, first.status)
         response.headers.update(headers)
         return response
+
+
+class _Inline(_InUnit):
+    """The same, on the event loop's own thread (``INLINE``)."""
+
+    inline = True
+
+    async def __call__(self, **values: Any) -> Any:
+        return super().__call__(**values)
 
 
 @dataclass(frozen=True)

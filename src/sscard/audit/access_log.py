@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -59,6 +59,8 @@ class Inquiry:
     action: str
     route: str
     reads: tuple[Read, ...]
+    # Whose card or form each read one is, where the use case already knew it.
+    owners: Mapping[tuple[str, int], int] = field(default_factory=dict)
 
 
 def _persons(s: Session, inquiries: Iterable[Inquiry]) -> list[dict[int, set[str]]]:
@@ -67,10 +69,12 @@ def _persons(s: Session, inquiries: Iterable[Inquiry]) -> list[dict[int, set[str
     cards: set[int] = set()
     forms: set[int] = set()
     batch = list(inquiries)
-    for inquiry in batch:
-        for _, key, value in inquiry.reads:
-            (cards if key == "card" else forms if key == "application" else set()).add(value)
     owner: dict[tuple[str, int], int] = {}
+    for inquiry in batch:
+        owner.update(inquiry.owners)
+        for _, key, value in inquiry.reads:
+            if (key, value) not in owner:
+                (cards if key == "card" else forms if key == "application" else set()).add(value)
     for key, table, ids in (("card", Card, cards), ("application", Application, forms)):
         if ids:
             rows = s.execute(select(table.id, table.person_id).where(table.id.in_(list(ids))))
@@ -149,16 +153,34 @@ class InquiryLog:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def write(self, *, actor: Actor, action: str, route: str, reads: list[Read]) -> None:
-        """Log the reads, or raise AccessLogUnavailable: the answer is then not shown."""
+    def write(
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        route: str,
+        reads: list[Read],
+        session: Session | None = None,
+        owners: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
+        """Log the reads, or raise AccessLogUnavailable: the answer is then not shown.
+
+        Given a ``session`` outside any transaction (a read's), the entries are written on
+        it, committed by the statement itself; else by the grouped writer, or in a short
+        transaction of their own.
+        """
         if not reads:
             return
-        inquiry = Inquiry(actor, self.rt.now(), action, route, tuple(reads))
-        if not self.grouped:
+        inquiry = Inquiry(actor, self.rt.now(), action, route, tuple(reads), owners or {})
+        if session is not None or not self.grouped:
             try:
-                with UnitOfWork(self._factory) as uow:
-                    write_inquiries(uow.session, [inquiry])
-                    uow.commit()
+                if session is not None:
+                    write_inquiries(session, [inquiry])
+                    session.commit()
+                else:
+                    with UnitOfWork(self._factory) as uow:
+                        write_inquiries(uow.session, [inquiry])
+                        uow.commit()
             except Exception as exc:
                 log.error("access log write failed at %s: %s", route, type(exc).__name__)
                 raise AccessLogUnavailable from None

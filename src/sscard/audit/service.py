@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sscard.access.model import Actor
 from sscard.audit.model import AuditKind
 from sscard.audit.tables import AuditRecord
+from sscard.db.base import table
 from sscard.events import outbox
 
 
@@ -28,35 +29,24 @@ def record(
     channel: str = "system",
     detail: dict[str, Any] | None = None,
     kind: AuditKind = AuditKind.CHANGE,
-) -> AuditRecord:
+) -> None:
     """Add one audit record to the current transaction (never commits)."""
-    row = AuditRecord(
-        occurred_at=at,
-        kind=kind.value,
-        actor_staff_id=actor.staff_id,
-        actor_org_id=actor.org_id,
-        actor_person_id=actor.person_id,
-        source=actor.source,
-        channel=channel,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        person_id=person_id,
-        detail=detail or {},
+    record_rows(
+        session,
+        [
+            AuditRow(
+                actor=actor,
+                at=at,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                person_id=person_id,
+                channel=channel,
+                detail=detail or {},
+                kind=kind,
+            )
+        ],
     )
-    session.add(row)
-    if kind is AuditKind.CHANGE:  # the partner event, in the change's own transaction
-        outbox.stage(
-            session,
-            at=at,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            person_id=person_id,
-            actor_org_id=actor.org_id,
-            detail=row.detail,
-        )
-    return row
 
 
 AuditEntry = tuple[int | None, int | None, dict[str, Any]]
@@ -75,41 +65,23 @@ def record_many(
     kind: AuditKind = AuditKind.CHANGE,
 ) -> None:
     """Add one audit record per entry in a single INSERT (set-based paths; never commits)."""
-    rows = [
-        {
-            "occurred_at": at,
-            "kind": kind.value,
-            "actor_staff_id": actor.staff_id,
-            "actor_org_id": actor.org_id,
-            "actor_person_id": actor.person_id,
-            "source": actor.source,
-            "channel": channel,
-            "action": action,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "person_id": person_id,
-            "detail": detail,
-        }
-        for subject_id, person_id, detail in entries
-    ]
-    if rows:
-        session.execute(insert(AuditRecord), rows)
-        if kind is AuditKind.CHANGE:  # their partner events, in one more INSERT
-            outbox.stage_many(
-                session,
-                (
-                    {
-                        "at": at,
-                        "action": action,
-                        "subject_type": subject_type,
-                        "subject_id": r["subject_id"],
-                        "person_id": r["person_id"],
-                        "actor_org_id": actor.org_id,
-                        "detail": r["detail"],
-                    }
-                    for r in rows
-                ),
+    record_rows(
+        session,
+        [
+            AuditRow(
+                actor=actor,
+                at=at,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                person_id=person_id,
+                channel=channel,
+                detail=detail,
+                kind=kind,
             )
+            for subject_id, person_id, detail in entries
+        ],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +100,14 @@ class AuditRow:
 
 
 def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
-    """Add ``rows`` in one INSERT (group-committed writers; never commits)."""
+    """Add ``rows`` with one INSERT, and their partner events with one more (never commits).
+
+    Plain table INSERTs on the session's connection: no ORM objects to track or flush.
+    """
     if not rows:
         return
-    session.execute(
-        insert(AuditRecord),
+    session.connection().execute(
+        insert(table(AuditRecord)),
         [
             {
                 "occurred_at": r.at,

@@ -650,6 +650,15 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Load the demo region and allow moving the clock")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="SSCARD_WORKERS",
+            min=1,
+            max=64,
+            help="Worker processes (one per core is a good start; the demo uses one)",
+        ),
+    ] = 1,
     sweep_interval: Annotated[
         float, typer.Option(envvar="SSCARD_SWEEP_INTERVAL", help="Seconds between deadline sweeps")
     ] = 60.0,
@@ -657,16 +666,25 @@ def serve(
         float,
         typer.Option(envvar="SSCARD_DELIVERY_INTERVAL", help="Seconds between webhook runs"),
     ] = 5.0,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="SSCARD_ACCESS_LOG",
+            help="A log line per request (default: the demo only; a proxy's is cheaper)",
+        ),
+    ] = None,
 ) -> None:
     """Start the service."""
-    import uvicorn
-
-    from sscard.api.app import create_app
+    from sscard.api.serving import Options
+    from sscard.api.serving import serve as run
     from sscard.demo import load_demo
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if demo and workers > 1:
+        raise _fail("the demo moves its clock in one process: serve it with --workers 1")
     clock = OffsetClock(SystemClock()) if demo else SystemClock()
     if demo:
         os.environ.setdefault("SSCARD_CREATE_KEYS", "1")  # the demo makes its own keys
@@ -680,15 +698,21 @@ def serve(
     out.print(
         f"sscard for {svc.runtime.policy.region.name_en} on "
         f"{svc.engine.url.render_as_string(hide_password=True)}"
+        + (f", {workers} worker processes" if workers > 1 else "")
     )
     out.print(f"open {url}/docs (API), {url}/openapi.json; press Ctrl+C to stop")
-    application = create_app(
-        svc.runtime,
-        demo=demo,
-        sweep_interval=sweep_interval,
-        delivery_interval=delivery_interval,
+    run(
+        svc,
+        Options(
+            host=host,
+            port=port,
+            workers=workers,
+            sweep_interval=sweep_interval,
+            delivery_interval=delivery_interval,
+            demo=demo,
+            access_log=demo if access_log is None else access_log,
+        ),
     )
-    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 def main() -> None:  # pragma: no cover - console entry point

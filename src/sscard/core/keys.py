@@ -9,8 +9,10 @@ a new key under which no stored password verifies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from sscard.core.errors import DomainError
@@ -48,14 +50,7 @@ def load_key(name: str) -> bytes:
                 f"no key '{name}': set SSCARD_{name.upper()}_KEY (hex) or put it in {path} "
                 "(SSCARD_CREATE_KEYS=1 creates missing keys, for a demo or a first install)"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # created at the same moment by another process
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
+        _create(path)
     try:
         key = bytes.fromhex(path.read_text().strip())
     except ValueError:
@@ -63,3 +58,24 @@ def load_key(name: str) -> bytes:
     if len(key) < 16:
         raise KeyUnavailable(f"{path} holds fewer than 16 bytes")
     return key
+
+
+def _create(path: Path) -> None:
+    """Write a new random key to ``path`` unless one appears there first.
+
+    The key is written in full to a private temporary file and then linked into place,
+    which fails if the name exists: a reader never sees a half-written key, and of two
+    processes or threads creating it at once exactly one key wins.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        with contextlib.suppress(FileExistsError):  # made at the same moment: that one stands
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, String, UniqueConstraint, insert, select
+from sqlalchemy import JSON, String, UniqueConstraint, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from sscard.core.errors import DomainError, InvalidInput
-from sscard.db.base import Base, BigId
+from sscard.db.base import Base, BigId, table
 from sscard.db.engine import UnitOfWork
 
 T = TypeVar("T")
@@ -40,6 +40,12 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("staff_id", "key"),)
+
+
+_R = table(IdempotencyRecord).c
+_EARLIER = select(_R.fingerprint, _R.status, _R.response).where(
+    _R.staff_id == bindparam("staff_id"), _R.key == bindparam("key")
+)
 
 
 class KeyReused(InvalidInput):
@@ -71,11 +77,14 @@ def earlier(s: Session, *, staff_id: int, key: str, fingerprint: str) -> Answer 
     The same key with another request is refused: a client reusing keys would
     otherwise get an answer that is not about its request.
     """
-    row = s.execute(
-        select(
-            IdempotencyRecord.fingerprint, IdempotencyRecord.status, IdempotencyRecord.response
-        ).where(IdempotencyRecord.staff_id == staff_id, IdempotencyRecord.key == key)
-    ).first()
+    c = table(IdempotencyRecord).c
+    row = (
+        s.connection()
+        .execute(
+            select(c.fingerprint, c.status, c.response).where(c.staff_id == staff_id, c.key == key)
+        )
+        .first()
+    )
     if row is None:
         return None
     if row.fingerprint != fingerprint:
@@ -100,8 +109,8 @@ def remember(
     Raises IntegrityError when the same key was remembered at the same moment by a
     concurrent request; the caller then rolls back and replays that one's answer.
     """
-    s.execute(
-        insert(IdempotencyRecord).values(
+    s.connection().execute(
+        insert(table(IdempotencyRecord)).values(
             staff_id=staff_id,
             key=key,
             fingerprint=fingerprint,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from sscard.db.base import table
 from sscard.events.model import event_type, scrub
 from sscard.events.tables import OutboxEvent
 
@@ -52,13 +53,11 @@ def _row(
 
 def stage(session: Session, **change: Any) -> None:
     """Add the partner event of one audited change to its transaction (never commits)."""
-    row = _row(**change)
-    if row is not None:
-        session.add(OutboxEvent(**row))
+    stage_many(session, [change])
 
 
 def stage_many(session: Session, changes: Iterable[Mapping[str, Any]]) -> None:
     """The partner events of a batch of audited changes, in one INSERT (never commits)."""
     rows = [r for r in (_row(**c) for c in changes) if r is not None]
     if rows:
-        session.execute(insert(OutboxEvent), rows)
+        session.connection().execute(insert(table(OutboxEvent)), rows)

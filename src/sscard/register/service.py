@@ -182,8 +182,9 @@ def create_organization(
 
 
 def granted(session: Session, actor: Actor) -> list[str]:
-    """The services the actor's organization is authorised for."""
-    if actor.org_id is None:
+    """The services the actor's organization is authorised for (asked of the database only
+    for the kinds that need an authorisation at all)."""
+    if actor.org_id is None or actor.org_kind not in NEEDS_AUTHORISATION:
         return []
     org = session.get(Organization, actor.org_id)
     return list(org.authorisations or []) if org else []

@@ -257,6 +257,7 @@ def change(card_id: int, body: ChangeIn, uow: Uow) -> Reissue:
 def check_card(body: CardCheckIn, uow: Uow) -> CardCheckRead:
     """Is this card usable here and now? What a hospital, pharmacy or window asks first."""
     found = checks.check(uow.session, uow.rt, actor=uow.actor, card_number=body.card_number)
+    uow.owners[("card", found.card_id)] = found.person_id  # the access log needs no lookup
     return CardCheckRead(
         card_id=found.card_id,
         state=found.state.value,
