@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select, update
@@ -248,3 +249,34 @@ def test_v_1_a_first_use_and_its_password_are_one_transaction_too(
     assert paid.json()["activated"] is True
     assert (seen.commits, seen.rollbacks) == (1, 0)
     assert world.reload(card).state == CardState.ACTIVE
+
+
+def test_the_fast_lane_answers_exactly_as_the_framework_would(
+    committed_rt: Runtime, live: TestClient
+) -> None:
+    """The counters' calls go past the framework's request handling; their refusals are
+    the framework's own (the same body and header validation), and what the lane does
+    not take (another content type, a body too large for a counter) goes the usual way."""
+    world = World(committed_rt)
+    card = ready_card(world, balance=1_000)
+    hospital = _bearer(world, OrgKind.HOSPITAL)
+    json_type = {"content-type": "application/json"}
+    bodies: list[tuple[bytes, dict[str, str]]] = [
+        (b"{not json", json_type),
+        (orjson.dumps({"card_number": card.card_number, "surprise": 1}), json_type),
+        (b"[]", json_type),
+        (b"", json_type),
+        (b"card_number=A1", {"content-type": "text/plain"}),
+        (orjson.dumps({"card_number": card.card_number, "pad": "x" * 70_000}), json_type),
+    ]
+    for content, kind in bodies:
+        answer = live.post("/card-checks", headers={**hospital, **kind}, content=content)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == "invalid_input"
+    too_long = {**hospital, "Idempotency-Key": "k" * 256}
+    body = {"card_number": card.card_number, "kind": "outpatient", "amount_fen": 1, "password": PIN}
+    refused = live.post("/settlements", headers=too_long, json=body)
+    assert (refused.status_code, refused.json()["field"]) == (422, "Idempotency-Key")
+    anonymous = live.post("/card-checks", json={"card_number": card.card_number})
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")

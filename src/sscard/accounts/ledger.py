@@ -17,9 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,7 +39,7 @@ from sqlalchemy.orm import Session
 from sscard.accounts.model import AccountKind, InsufficientBalance, TxnKind
 from sscard.accounts.tables import LedgerAccount, LedgerEntry, LedgerTxn
 from sscard.core.errors import DomainError
-from sscard.db.base import table
+from sscard.db.base import UTCDateTime, table
 
 INSTITUTION_SHARDS = 8
 # Postings are plain table statements on the session's connection (no ORM objects).
@@ -152,6 +164,29 @@ def _moving(by: str, guarded: bool) -> Any:
 
 
 _NEW_TXN = insert(table(LedgerTxn)).returning(table(LedgerTxn).c.id)
+
+
+@cache
+def _entries(legs: int) -> Any:
+    """The INSERT of a posting's entries, one row per leg, built once per number of legs
+    (``INSERT ... SELECT ... UNION ALL SELECT ...``: one statement whose compiled form is
+    cached, unlike a multi-row VALUES)."""
+    txn = cast(bindparam("txn_id"), BigInteger)
+    at = bindparam("created_at", type_=UTCDateTime())
+    rows = [
+        select(
+            txn,
+            cast(bindparam(f"account_{i}"), BigInteger),
+            cast(bindparam(f"amount_{i}"), BigInteger),
+            at,
+        )
+        for i in range(legs)
+    ]
+    return insert(table(LedgerEntry)).from_select(
+        ["txn_id", "account_id", "amount_fen", "created_at"], union_all(*rows)
+    )
+
+
 _MOVES = {(by, g): _moving(by, g) for by in ("person", "org", "id") for g in (True, False)}
 
 
@@ -228,19 +263,10 @@ def post(
         },
     ).scalar_one()
     # One multi-row INSERT (not a batch of single-row ones): a posting has two or three legs.
-    conn.execute(
-        insert(table(LedgerEntry)).values(
-            [
-                {
-                    "txn_id": txn_id,
-                    "account_id": account_id,
-                    "amount_fen": leg.amount_fen,
-                    "created_at": now,
-                }
-                for leg, account_id, _ in moved
-            ]
-        )
-    )
+    entries: dict[str, Any] = {"txn_id": txn_id, "created_at": now}
+    for i, (leg, account_id, _) in enumerate(moved):
+        entries[f"account_{i}"], entries[f"amount_{i}"] = account_id, leg.amount_fen
+    conn.execute(_entries(len(moved)), entries)
     return Posted(txn_id=txn_id, balances={leg.account: after for leg, _, after in moved})
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from sscard import __version__
 from sscard.api import disclosure, errors
+from sscard.api.fastlane import FastLane
 from sscard.api.routes import (
     accounts,
     admin,
@@ -89,6 +90,9 @@ def create_app(
     app.state.demo = demo
     inquiries = InquiryLog(rt, grouped=group_access_log)
     app.state.inquiries = inquiries
+    # The counters' calls past the framework's request handling (inside the error
+    # containment that errors.install adds around it).
+    app.add_middleware(FastLane, fastapi=app)
     errors.install(app)
     # The routes go straight into the app's own list, the busiest first: a request is
     # matched against the list in order, and the counters' calls (card checks, payments,

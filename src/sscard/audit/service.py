@@ -84,6 +84,9 @@ def record_many(
     )
 
 
+_INSERT = insert(table(AuditRecord))
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """One audit record of a batch whose records have different actors or actions."""
@@ -107,7 +110,7 @@ def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
     if not rows:
         return
     session.connection().execute(
-        insert(table(AuditRecord)),
+        _INSERT,
         [
             {
                 "occurred_at": r.at,

@@ -48,6 +48,9 @@ _EARLIER = select(_R.fingerprint, _R.status, _R.response).where(
 )
 
 
+_REMEMBER = insert(table(IdempotencyRecord))
+
+
 class KeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
@@ -110,14 +113,15 @@ def remember(
     concurrent request; the caller then rolls back and replays that one's answer.
     """
     s.connection().execute(
-        insert(table(IdempotencyRecord)).values(
-            staff_id=staff_id,
-            key=key,
-            fingerprint=fingerprint,
-            status=answer.status,
-            response=answer.body,
-            created_at=now,
-        )
+        _REMEMBER,
+        {
+            "staff_id": staff_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": answer.status,
+            "response": answer.body,
+            "created_at": now,
+        },
     )
 
 

@@ -19,6 +19,7 @@ from sscard.events.model import event_type, scrub
 from sscard.events.tables import OutboxEvent
 
 PENDING, DELIVERED, DEAD, REDELIVERED = "pending", "delivered", "dead", "redelivered"
+_INSERT = insert(table(OutboxEvent))
 
 
 def _row(
@@ -60,4 +61,4 @@ def stage_many(session: Session, changes: Iterable[Mapping[str, Any]]) -> None:
     """The partner events of a batch of audited changes, in one INSERT (never commits)."""
     rows = [r for r in (_row(**c) for c in changes) if r is not None]
     if rows:
-        session.connection().execute(insert(table(OutboxEvent)), rows)
+        session.connection().execute(_INSERT, rows)
