@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sscard.core.clock import Clock, local_date
 from sscard.core.policy import RegionPolicy
 from sscard.core.workdays import WorkingDayCalendar, YearSchedule
-from sscard.db.engine import SessionFactory, UnitOfWork
+from sscard.db.engine import HeldSessions, SessionFactory, UnitOfWork
 from sscard.region.tables import CalendarSchedule
 
 
@@ -56,6 +56,8 @@ class Runtime:
     # Sessions for reads outside any transaction (``db.engine.reads_of``); the same
     # factory as for changes where none is given (tests: every unit is a savepoint).
     read_session_factory: SessionFactory | None = None
+    # A server worker's held sessions for the use cases its event loop runs itself.
+    held: HeldSessions | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -67,6 +69,13 @@ class Runtime:
     def reads(self) -> SessionFactory:
         """Where a read-only unit takes its session."""
         return self.read_session_factory or self.session_factory
+
+    def inline(self, *, read_only: bool) -> SessionFactory:
+        """Where a use case run on the event loop takes its session: the held ones if this
+        process has them, else as any other."""
+        if self.held is not None:
+            return self.held.factory(read_only=read_only)
+        return self.reads() if read_only else self.session_factory
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from sscard.api.app import create_app
 from sscard.bootstrap import Service, prepare
+from sscard.db.engine import HeldSessions
 from sscard.events.delivery import DeliveryThread
 from sscard.jobs.sweeper import SweeperThread
 
@@ -54,6 +55,7 @@ def _uvicorn(target: FastAPI | str, options: Options, **extra: object) -> None:
 def serve(svc: Service, options: Options) -> None:
     """Serve until stopped: in this process, or in ``options.workers`` processes."""
     if options.workers <= 1:
+        svc.runtime.held = HeldSessions(svc.engine)
         app = create_app(
             svc.runtime,
             demo=options.demo,
@@ -91,4 +93,5 @@ def serve(svc: Service, options: Options) -> None:
 def worker_app() -> FastAPI:
     """The app of one worker process (its configuration comes from the environment)."""
     svc = prepare(os.environ.get(DATABASE_ENV), migrate=False)
+    svc.runtime.held = HeldSessions(svc.engine)
     return create_app(svc.runtime, sweep_interval=0, delivery_interval=0, group_access_log=True)

@@ -109,10 +109,13 @@ class RequestUnit(UnitOfWork):
         self.request.state.authenticated = found
         return found.actor
 
-    def open(self, *, read_only: bool) -> None:
-        """Begin: reads take their session outside any transaction."""
+    def open(self, *, read_only: bool, inline: bool = False) -> None:
+        """Begin: reads take their session outside any transaction; a use case run on the
+        event loop takes the worker's held session (``Runtime.inline``)."""
         self.read_only = read_only
-        if read_only:
+        if inline:
+            self._factory = self.rt.inline(read_only=read_only)
+        elif read_only:
             self._factory = self.rt.reads()
         self.__enter__()
 
@@ -229,7 +232,7 @@ class _InUnit:
         uow = next((v for v in values.values() if isinstance(v, RequestUnit)), None)
         if uow is None:
             return self.endpoint(**values)
-        uow.open(read_only=self.meta.read_only)
+        uow.open(read_only=self.meta.read_only, inline=self.inline)
         try:
             return self._answer(uow, values)
         finally:
