@@ -49,6 +49,7 @@ from sscard.audit.service import record
 from sscard.core.errors import Conflict, DomainError, Unauthenticated
 from sscard.db.base import UTCDateTime, table
 from sscard.db.engine import UnitOfWork
+from sscard.db.statements import Prepared
 from sscard.register.model import OrgKind
 from sscard.register.service import hash_token
 from sscard.register.tables import Organization, Person
@@ -427,7 +428,7 @@ def _actor_of(row: Any, source: str) -> Actor:
 
 
 # The three lookups, built once (their compiled form is cached; only values change).
-_SESSION_LOOKUP = (
+_SESSION_LOOKUP = Prepared(
     select(
         _SESSION.id.label("session_id"),
         _SESSION.created_at,
@@ -446,7 +447,7 @@ _SESSION_LOOKUP = (
     )
     .where(_SESSION.token_hash == bindparam("token_hash"))
 )
-_CREDENTIAL_LOOKUP = (
+_CREDENTIAL_LOOKUP = Prepared(
     select(
         _CREDENTIAL.id.label("credential_id"),
         _CREDENTIAL.key_id,
@@ -465,7 +466,7 @@ _CREDENTIAL_LOOKUP = (
     )
     .where(_CREDENTIAL.key_id == bindparam("key_id"))
 )
-_TOKEN_LOOKUP = (
+_TOKEN_LOOKUP = Prepared(
     select(_STAFF.token_last_used_at, *_STAFF_COLUMNS)
     .select_from(table(Staff).join(table(Organization), _ORG.id == _STAFF.org_id))
     .where(_STAFF.token_hash == bindparam("token_hash"))
@@ -473,7 +474,7 @@ _TOKEN_LOOKUP = (
 
 
 def _by_session(s: Session, rt: Runtime, token: str, now: datetime, source: str) -> Authenticated:
-    row = s.connection().execute(_SESSION_LOOKUP, {"token_hash": hash_token(token)}).first()
+    row = _SESSION_LOOKUP.first(s, {"token_hash": hash_token(token)})
     if row is None:
         raise Unauthenticated(UNKNOWN)
     times = SessionTimes(row.created_at, row.last_seen_at, row.expires_at, row.ended_at)
@@ -503,7 +504,7 @@ def _by_credential(
     whether the credential was revoked or has expired; a wrong secret of a known key id
     is answered exactly like an unknown token."""
     given = hash_token(secret)
-    row = s.connection().execute(_CREDENTIAL_LOOKUP, {"key_id": key_id}).first()
+    row = _CREDENTIAL_LOOKUP.first(s, {"key_id": key_id})
     # Both comparisons always run, in constant time, and against a stand-in for an
     # unknown key id or a missing previous secret.
     current = row.secret_hash if row is not None else _NO_SECRET
@@ -531,7 +532,7 @@ def _by_credential(
 
 
 def _by_token(s: Session, token: str, now: datetime, source: str) -> Authenticated:
-    row = s.connection().execute(_TOKEN_LOOKUP, {"token_hash": hash_token(token)}).first()
+    row = _TOKEN_LOOKUP.first(s, {"token_hash": hash_token(token)})
     if row is None or not row.active:
         raise Unauthenticated(UNKNOWN)
     if due_for_touch(row.token_last_used_at, now):

@@ -20,6 +20,7 @@ from sscard.core.errors import NotFound
 from sscard.core.ids import parse_id_number
 from sscard.core.pagination import Page, check_limit, decode_cursor
 from sscard.db.base import table
+from sscard.db.statements import Prepared
 from sscard.register.service import get_person, granted, has_id_number
 from sscard.register.tables import Person
 
@@ -29,8 +30,10 @@ _T = table(LedgerTxn).c
 _C = table(Contribution).c
 _P = table(Person).c
 
-_ACCOUNTS = select(_A.kind, _A.id, _A.balance_fen).where(_A.person_id == bindparam("person_id"))
-_ENTRIES = (
+_ACCOUNTS = Prepared(
+    select(_A.kind, _A.id, _A.balance_fen).where(_A.person_id == bindparam("person_id"))
+)
+_ENTRIES = Prepared(
     select(
         _E.id,
         _E.txn_id.label("transaction_id"),
@@ -44,7 +47,7 @@ _ENTRIES = (
     .order_by(_E.id.desc())
     .limit(bindparam("rows"))
 )
-_CONTRIBUTIONS = (
+_CONTRIBUTIONS = Prepared(
     select(_C.month, _C.amount_fen, _C.unit_org_id)
     .where(_C.person_id == bindparam("person_id"))
     .order_by(_C.month.desc())
@@ -64,24 +67,21 @@ class Statement:
 def statement(s: Session, *, person_id: int, after: str | None, limit: int) -> Statement:
     """The person's balance, account entries (newest first, by cursor) and contributions."""
     check_limit(limit)
-    conn = s.connection()
-    found = conn.execute(_ACCOUNTS, {"person_id": person_id}).all()
+    found = _ACCOUNTS.all(s, {"person_id": person_id})
     accounts = {kind: account_id for kind, account_id, _ in found}
     balances = {kind: amount for kind, _, amount in found}
     personal = accounts.get(AccountKind.PERSONAL.value)
     rows: list[Any] = []
     if personal is not None:
-        rows = list(
-            conn.execute(
-                _ENTRIES,
-                {
-                    "account_id": personal,
-                    "before": decode_cursor(after) or _NO_CURSOR,
-                    "rows": limit + 1,
-                },
-            ).all()
+        rows = _ENTRIES.all(
+            s,
+            {
+                "account_id": personal,
+                "before": decode_cursor(after) or _NO_CURSOR,
+                "rows": limit + 1,
+            },
         )
-    contributions = list(conn.execute(_CONTRIBUTIONS, {"person_id": person_id}).all())
+    contributions = _CONTRIBUTIONS.all(s, {"person_id": person_id})
     return Statement(
         balance_fen=int(balances.get(AccountKind.PERSONAL.value, 0)),
         old_card_balance_fen=int(balances.get(AccountKind.OLD_CARD.value, 0)),

@@ -40,6 +40,7 @@ from sscard.accounts.model import AccountKind, InsufficientBalance, TxnKind
 from sscard.accounts.tables import LedgerAccount, LedgerEntry, LedgerTxn
 from sscard.core.errors import DomainError
 from sscard.db.base import UTCDateTime, table
+from sscard.db.statements import Prepared
 
 INSTITUTION_SHARDS = 8
 # Postings are plain table statements on the session's connection (no ORM objects).
@@ -163,7 +164,7 @@ def _moving(by: str, guarded: bool) -> Any:
     return stmt.where(_A.balance_fen + amount >= 0) if guarded else stmt
 
 
-_NEW_TXN = insert(table(LedgerTxn)).returning(table(LedgerTxn).c.id)
+_NEW_TXN = Prepared(insert(table(LedgerTxn)).returning(table(LedgerTxn).c.id))
 
 
 @cache
@@ -182,12 +183,16 @@ def _entries(legs: int) -> Any:
         )
         for i in range(legs)
     ]
-    return insert(table(LedgerEntry)).from_select(
-        ["txn_id", "account_id", "amount_fen", "created_at"], union_all(*rows)
+    return Prepared(
+        insert(table(LedgerEntry)).from_select(
+            ["txn_id", "account_id", "amount_fen", "created_at"], union_all(*rows)
+        )
     )
 
 
-_MOVES = {(by, g): _moving(by, g) for by in ("person", "org", "id") for g in (True, False)}
+_MOVES = {
+    (by, g): Prepared(_moving(by, g)) for by in ("person", "org", "id") for g in (True, False)
+}
 
 
 def _move(s: Session, leg: Leg, now: datetime) -> tuple[int, int]:
@@ -205,13 +210,13 @@ def _move(s: Session, leg: Leg, now: datetime) -> tuple[int, int]:
     stmt = _MOVES[(by, not leg.may_go_negative)]
     values["b_amount"] = leg.amount_fen
     conn = s.connection()
-    row = conn.execute(stmt, values).first()
+    row = stmt.first(s, values)
     where = account.where() if isinstance(account, Owner) else _A.id == account
     if row is None and isinstance(account, Owner):
         exists = conn.execute(select(_A.balance_fen).where(where)).scalar()
         if exists is None:  # first use of this account: open it, then move
             _open(s, account, now)
-            row = conn.execute(stmt, values).first()
+            row = stmt.first(s, values)
     if row is None:
         current = conn.execute(select(_A.balance_fen).where(where)).scalar()
         raise InsufficientBalance(
@@ -247,9 +252,8 @@ def post(
         return leg.account.order if isinstance(leg.account, Owner) else (2, "", leg.account, 0)
 
     moved = [(leg, *_move(s, leg, now)) for leg in sorted(legs, key=order)]
-    conn = s.connection()
-    txn_id = conn.execute(
-        _NEW_TXN,
+    txn_id = _NEW_TXN.scalar(
+        s,
         {
             "kind": kind.value,
             "person_id": person_id,
@@ -261,12 +265,12 @@ def post(
             "created_at": now,
             "detail": detail or {},
         },
-    ).scalar_one()
+    )
     # One multi-row INSERT (not a batch of single-row ones): a posting has two or three legs.
     entries: dict[str, Any] = {"txn_id": txn_id, "created_at": now}
     for i, (leg, account_id, _) in enumerate(moved):
         entries[f"account_{i}"], entries[f"amount_{i}"] = account_id, leg.amount_fen
-    conn.execute(_entries(len(moved)), entries)
+    _entries(len(moved)).run(s, entries)
     return Posted(txn_id=txn_id, balances={leg.account: after for leg, _, after in moved})
 
 

@@ -46,7 +46,8 @@ from sscard.core.passwords import (
 )
 from sscard.core.policy import AgentAct
 from sscard.db.base import table
-from sscard.db.engine import UnitOfWork, is_postgres
+from sscard.db.engine import UnitOfWork
+from sscard.db.statements import Prepared
 from sscard.register.service import granted
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
@@ -55,7 +56,7 @@ WHAT = "consumption password"
 _PASSWORDS = table(MedicalPassword)
 _P = _PASSWORDS.c
 # The row an entry is checked against, locked (PostgreSQL) so parallel entries all count.
-_ENTRY = (
+_ENTRY = Prepared(
     select(_P.password_hash, _P.failed_attempts, _P.locked_at)
     .where(_P.person_id == bindparam("person_id"))
     .with_for_update()
@@ -125,7 +126,7 @@ def has_password(s: Session, person_id: int) -> bool:
 
 
 # A card with its holder's password row, both locked (a payment's first statement).
-WITH_CARD = (
+WITH_CARD = Prepared(
     select(*checks.BY_NUMBER.selected_columns, _P.password_hash, _P.failed_attempts, _P.locked_at)
     .select_from(table(Card).join(_PASSWORDS, _P.person_id == table(Card).c.person_id))
     .where(table(Card).c.card_number == bindparam("number"))
@@ -150,12 +151,9 @@ def verify(
     raised.
     """
     s = uow.session
-    conn = s.connection()
     limit = rt.policy.passwords.max_wrong_attempts
-    q = select(_P.password_hash, _P.failed_attempts, _P.locked_at).where(_P.person_id == person_id)
-    if is_postgres(s):
-        q = q.with_for_update()
-    row = conn.execute(q).first()
+    if row is None:
+        row = _ENTRY.first(s, {"person_id": person_id})
     if row is None:
         raise PasswordNotSet(
             "the consumption password was never set: it is set at activation (V-2), or at "
@@ -177,7 +175,7 @@ def verify(
         if entry.locked:
             changes["locked_at"] = rt.now()
     if changes:
-        conn.execute(
+        s.connection().execute(
             update(_PASSWORDS)
             .where(_P.person_id == person_id)
             .values(**changes, version=_P.version + 1)

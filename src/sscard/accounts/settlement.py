@@ -37,12 +37,13 @@ from sscard.cards.transitions import load_card
 from sscard.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sscard.core.policy import Channel
 from sscard.db.engine import UnitOfWork
+from sscard.db.statements import Prepared
 from sscard.messages import Delivery, OldMedicalCardClosed
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
-_LOCK_CARD = checks.BY_NUMBER.with_for_update()
+_LOCK_CARD = Prepared(checks.BY_NUMBER.with_for_update())
 
 KINDS_OF = {
     OrgKind.HOSPITAL: {SettlementKind.OUTPATIENT, SettlementKind.INPATIENT},
@@ -100,9 +101,8 @@ def settle(
     # Row locks (PostgreSQL; SQLite's writers queue anyway): a loss report waits, or
     # wins first; parallel password entries all count. One statement for both rows, or
     # the card alone when its holder has no password yet.
-    conn = s.connection()
-    pin: Any = conn.execute(passwords.WITH_CARD, {"number": number}).first()
-    card: Any = pin or conn.execute(_LOCK_CARD, {"number": number}).first()
+    pin: Any = passwords.WITH_CARD.first(s, {"number": number})
+    card: Any = pin or _LOCK_CARD.first(s, {"number": number})
     if card is None:
         raise NotFound("no card with this card number", field="card_number")
     require(

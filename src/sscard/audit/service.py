@@ -14,6 +14,7 @@ from sscard.access.model import Actor
 from sscard.audit.model import AuditKind
 from sscard.audit.tables import AuditRecord
 from sscard.db.base import table
+from sscard.db.statements import Prepared
 from sscard.events import outbox
 
 
@@ -84,7 +85,7 @@ def record_many(
     )
 
 
-_INSERT = insert(table(AuditRecord))
+_INSERT = Prepared(insert(table(AuditRecord)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +110,8 @@ def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
     """
     if not rows:
         return
-    session.connection().execute(
-        _INSERT,
+    _INSERT.run_many(
+        session,
         [
             {
                 "occurred_at": r.at,

@@ -12,6 +12,7 @@ from sscard.cards.model import CardState, why_not_usable
 from sscard.cards.tables import Card
 from sscard.core.errors import NotFound
 from sscard.db.base import table
+from sscard.db.statements import Prepared
 from sscard.runtime import Runtime
 
 _C = table(Card).c
@@ -19,6 +20,7 @@ _C = table(Card).c
 BY_NUMBER = select(
     _C.id, _C.person_id, _C.state, _C.valid_until, _C.unit_org_id, _C.bank_code
 ).where(_C.card_number == bindparam("number"))
+_FIND = Prepared(BY_NUMBER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ def check(s: Session, rt: Runtime, *, actor: Actor, card_number: str) -> CardChe
     """
     require(actor, "cards.check")
     number = (card_number or "").strip().upper()
-    card = s.connection().execute(BY_NUMBER, {"number": number}).first()
+    card = _FIND.first(s, {"number": number})
     if card is None:
         raise NotFound(f"no card with card_number {number!r}", field="card_number")
     require(

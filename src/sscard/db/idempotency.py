@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.db.base import Base, BigId, table
 from sscard.db.engine import UnitOfWork
+from sscard.db.statements import Prepared
 
 T = TypeVar("T")
 
@@ -43,12 +44,14 @@ class IdempotencyRecord(Base):
 
 
 _R = table(IdempotencyRecord).c
-_EARLIER = select(_R.fingerprint, _R.status, _R.response).where(
-    _R.staff_id == bindparam("staff_id"), _R.key == bindparam("key")
+_EARLIER = Prepared(
+    select(_R.fingerprint, _R.status, _R.response).where(
+        _R.staff_id == bindparam("staff_id"), _R.key == bindparam("key")
+    )
 )
 
 
-_REMEMBER = insert(table(IdempotencyRecord))
+_REMEMBER = Prepared(insert(table(IdempotencyRecord)))
 
 
 class KeyReused(InvalidInput):
@@ -80,14 +83,7 @@ def earlier(s: Session, *, staff_id: int, key: str, fingerprint: str) -> Answer 
     The same key with another request is refused: a client reusing keys would
     otherwise get an answer that is not about its request.
     """
-    c = table(IdempotencyRecord).c
-    row = (
-        s.connection()
-        .execute(
-            select(c.fingerprint, c.status, c.response).where(c.staff_id == staff_id, c.key == key)
-        )
-        .first()
-    )
+    row = _EARLIER.first(s, {"staff_id": staff_id, "key": key})
     if row is None:
         return None
     if row.fingerprint != fingerprint:
@@ -112,8 +108,8 @@ def remember(
     Raises IntegrityError when the same key was remembered at the same moment by a
     concurrent request; the caller then rolls back and replays that one's answer.
     """
-    s.connection().execute(
-        _REMEMBER,
+    _REMEMBER.run(
+        s,
         {
             "staff_id": staff_id,
             "key": key,

@@ -15,11 +15,12 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from sscard.db.base import table
+from sscard.db.statements import Prepared
 from sscard.events.model import event_type, scrub
 from sscard.events.tables import OutboxEvent
 
 PENDING, DELIVERED, DEAD, REDELIVERED = "pending", "delivered", "dead", "redelivered"
-_INSERT = insert(table(OutboxEvent))
+_INSERT = Prepared(insert(table(OutboxEvent)))
 
 
 def _row(
@@ -61,4 +62,4 @@ def stage_many(session: Session, changes: Iterable[Mapping[str, Any]]) -> None:
     """The partner events of a batch of audited changes, in one INSERT (never commits)."""
     rows = [r for r in (_row(**c) for c in changes) if r is not None]
     if rows:
-        session.connection().execute(_INSERT, rows)
+        _INSERT.run_many(session, rows)
