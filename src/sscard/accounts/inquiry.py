@@ -19,9 +19,11 @@ from sscard.accounts.tables import Contribution, LedgerAccount, LedgerEntry, Led
 from sscard.core.errors import NotFound
 from sscard.core.ids import parse_id_number
 from sscard.core.pagination import Page, check_limit, decode_cursor
+from sscard.core.protect import ID_NUMBER, SOCIAL
 from sscard.db.base import table
 from sscard.db.statements import Prepared
-from sscard.register.service import get_person, granted, has_id_number
+from sscard.db.types import BlindLookup
+from sscard.register.service import get_person, granted
 from sscard.register.tables import Person
 
 _A = table(LedgerAccount).c
@@ -90,7 +92,7 @@ def statement(s: Session, *, person_id: int, after: str | None, limit: int) -> S
     )
 
 
-_HOLDER = select(_P.id, _P.unit_org_id)
+_HOLDER = BlindLookup(select(_P.id, _P.unit_org_id), _P.id_number_hash, side=SOCIAL, kind=ID_NUMBER)
 
 
 def inquire(
@@ -101,7 +103,7 @@ def inquire(
     scope = require(actor, "accounts.inquire")
     require_authorised(actor, Service.INQUIRY, granted(s, actor))
     number = parse_id_number(id_number, field="id_number").number
-    holder = s.connection().execute(_HOLDER.where(has_id_number(number))).first()
+    holder = _HOLDER.first(s, number)
     what = "person with this ID number is registered"
     if holder is None:
         raise NotFound(f"no {what}", field="id_number")

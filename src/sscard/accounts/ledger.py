@@ -209,10 +209,12 @@ def _move(s: Session, leg: Leg, now: datetime) -> tuple[int, int]:
         by, values = "id", {"b_owner": account}
     stmt = _MOVES[(by, not leg.may_go_negative)]
     values["b_amount"] = leg.amount_fen
-    conn = s.connection()
     row = stmt.first(s, values)
+    if row is not None:
+        return int(row[0]), int(row[1])
+    conn = s.connection()
     where = account.where() if isinstance(account, Owner) else _A.id == account
-    if row is None and isinstance(account, Owner):
+    if isinstance(account, Owner):
         exists = conn.execute(select(_A.balance_fen).where(where)).scalar()
         if exists is None:  # first use of this account: open it, then move
             _open(s, account, now)

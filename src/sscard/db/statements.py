@@ -71,6 +71,13 @@ class Prepared:
         self._forms[(dialect.name, keys)] = form
         return form
 
+    def _bound(self, form: _Form, values: Mapping[str, Any]) -> dict[str, Any]:
+        bound = dict(form.compiled.construct_params(values) or {})
+        for name, process in form.binds.items():
+            if process is not None and name in bound:
+                bound[name] = process(bound[name])
+        return bound
+
     def all(self, s: Session | Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every row the statement returns (named tuples)."""
         conn = s.connection() if isinstance(s, Session) else s
@@ -79,10 +86,7 @@ class Prepared:
             result = conn.execute(self.statement, values)
             return list(result.all()) if result.returns_rows else []
         form = self._form(conn.dialect, tuple(sorted(values)))
-        bound = dict(form.compiled.construct_params(values) or {})
-        for name, process in form.binds.items():
-            if process is not None and name in bound:
-                bound[name] = process(bound[name])
+        bound = self._bound(form, values)
         raw = conn.connection.driver_connection
         assert raw is not None
         conn.dispatch.before_cursor_execute(conn, None, form.sql, bound, None, False)
@@ -120,13 +124,25 @@ class Prepared:
         self.all(s, params)
 
     def run_many(self, s: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute for each of ``rows`` (an INSERT of a batch): one row the quick way, more
-        as one batch through SQLAlchemy."""
-        if len(rows) == 1:
-            self.run(s, rows[0])
-        elif rows:
-            conn = s.connection() if isinstance(s, Session) else s
+        """Execute for each of ``rows`` (an INSERT of a batch, rows with the same keys): on
+        PostgreSQL one pipelined ``executemany`` on the driver."""
+        if len(rows) <= 1:
+            if rows:
+                self.run(s, rows[0])
+            return
+        conn = s.connection() if isinstance(s, Session) else s
+        if conn.dialect.name != "postgresql":
             conn.execute(self.statement, list(rows))
+            return
+        form = self._form(conn.dialect, tuple(sorted(rows[0])))
+        batch = [self._bound(form, row) for row in rows]
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        conn.dispatch.before_cursor_execute(conn, None, form.sql, batch, None, True)
+        try:
+            raw.cursor().executemany(form.sql, batch)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _translated(conn, exc, form.sql, batch) from exc
 
 
 def _translated(conn: Connection, exc: Exception, sql: str, params: Any) -> DBAPIError:

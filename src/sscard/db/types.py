@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, TypeDecorator, event
+from sqlalchemy import ColumnElement, Select, String, TypeDecorator, bindparam, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import InstrumentedAttribute, MappedColumn, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, MappedColumn, Session, mapped_column
 from sqlalchemy.sql import ClauseElement, operators
 
 from sscard.core.protect import BLIND_LENGTH, Side, keyrings, sealed_length
+from sscard.db.statements import Prepared
 
 _NULL_TESTS = {operators.is_, operators.is_not}
 
@@ -89,6 +90,25 @@ def matches(column: Any, side: Side, kind: str, value: str) -> ColumnElement[boo
     """``column`` (a blind index column) matches ``value`` under any configured version."""
     found: ColumnElement[bool] = column.in_(keyrings(side).index.blinds(value, kind=kind))
     return found
+
+
+class BlindLookup:
+    """A prepared ``SELECT`` of rows whose blind index column matches a value under any
+    configured key version: one compiled statement per number of versions."""
+
+    def __init__(self, query: Select[Any], column: Any, *, side: Side, kind: str) -> None:
+        self._query, self._column, self._side, self._kind = query, column, side, kind
+        self._by_count: dict[int, Prepared] = {}
+
+    def first(self, s: Session, value: str) -> Any:
+        """The first matching row, or None."""
+        blinds = keyrings(self._side).index.blinds(value, kind=self._kind)
+        prepared = self._by_count.get(len(blinds))
+        if prepared is None:
+            names: list[Any] = [bindparam(f"blind_{i}") for i in range(len(blinds))]
+            prepared = Prepared(self._query.where(self._column.in_(names)))
+            self._by_count[len(blinds)] = prepared
+        return prepared.first(s, {f"blind_{i}": b for i, b in enumerate(blinds)})
 
 
 def blind_index(
