@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, select, text, update
 
 from sscard.accounts.ledger import INSTITUTION_SHARDS, check
 from sscard.accounts.model import AccountKind
@@ -30,6 +30,7 @@ from sscard.cards.tables import Card
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
+from tests.e2e.test_access_log import _refuse_inquiries
 from tests.factories import World
 from tests.integration.test_accounts import PIN, credit, ready_card
 
@@ -127,9 +128,11 @@ def test_s_1_a_card_check_and_an_inquiry_run_outside_any_transaction(
             "/card-checks", headers=check_at, json={"card_number": card.card_number}
         )
     assert checked.json()["usable"] is True
-    # The bearer value, the card, its access-log entry: no BEGIN, no COMMIT round trips.
+    # The bearer value and the card, outside any transaction; the access-log entry goes
+    # to the worker's writer, which commits it (with other requests' entries, under load)
+    # before the answer leaves.
     assert seen.statements == ["SELECT", "SELECT", "INSERT"], seen.statements
-    assert (seen.commits, seen.rollbacks) == (0, 0)
+    assert (seen.commits, seen.rollbacks) == (1, 0)
     person = world.reload(card).person_id
     with committed_rt.uow() as uow:
         logged = uow.session.scalar(
@@ -149,7 +152,7 @@ def test_s_1_a_card_check_and_an_inquiry_run_outside_any_transaction(
         )
     assert answer.status_code == 200, answer.text
     assert answer.json()["balance_fen"] == 5_000
-    assert (asked.commits, asked.rollbacks) == (0, 0), asked.statements
+    assert (asked.commits, asked.rollbacks) == (1, 0), asked.statements
     # The bearer value, the holder, the accounts, the entries, the contributions, the
     # access-log entry.
     assert asked.statements == ["SELECT"] * 5 + ["INSERT"], asked.statements
@@ -280,3 +283,27 @@ def test_the_fast_lane_answers_exactly_as_the_framework_would(
     assert (refused.status_code, refused.json()["field"]) == (422, "Idempotency-Key")
     anonymous = live.post("/card-checks", json={"card_number": card.card_number})
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
+
+
+def test_s_1_a_card_check_whose_access_log_entry_fails_shows_nothing(
+    committed_rt: Runtime, pg_engine: Engine, live: TestClient
+) -> None:
+    world = World(committed_rt)
+    card = ready_card(world, balance=5_000)
+    check_at = _bearer(world, OrgKind.HOSPITAL)
+    with pg_engine.begin() as conn:
+        _refuse_inquiries(conn)
+    try:
+        refused = live.post(
+            "/card-checks", headers=check_at, json={"card_number": card.card_number}
+        )
+    finally:
+        with pg_engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER no_inquiries ON audit_records"))
+            conn.execute(text("DROP FUNCTION no_inquiries()"))
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "access_log_unavailable"
+    assert "usable" not in refused.json()
+    assert refused.headers["Retry-After"] == "1"
+    again = live.post("/card-checks", headers=check_at, json={"card_number": card.card_number})
+    assert again.json()["usable"] is True  # the writer goes on once the database takes it

@@ -19,6 +19,7 @@ logged in yet) and ``UnitRoute`` runs the endpoint inside it, in the worker thre
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ import inspect
 import logging
 import typing
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
@@ -40,7 +42,7 @@ from sscard.access.auth import Authenticated, authenticate_in
 from sscard.access.disclosure import Resource
 from sscard.access.model import Actor
 from sscard.api.disclosure import dump, is_inquiry, problem_for, reads_in, resource_of, shaped
-from sscard.audit.access_log import InquiryLog
+from sscard.audit.access_log import AccessLogUnavailable, InquiryLog
 from sscard.core.errors import DomainError, Unauthenticated
 from sscard.core.keys import load_key
 from sscard.db import idempotency
@@ -76,6 +78,8 @@ class RequestUnit(UnitOfWork):
         self._actor: Actor | None = None
         # Whose card or form the answer shows, where the use case knew it (access log).
         self.owners: dict[tuple[str, int], int] = {}
+        # The access log's entries of an inline read, while the grouped writer commits them.
+        self.logged: Future[None] | None = None
 
     @property
     def actor(self) -> Actor:
@@ -281,15 +285,14 @@ class _InUnit:
             reads = reads_in(meta.resource, data)
             if reads:
                 inquiries: InquiryLog = uow.request.app.state.inquiries
-                inquiries.write(
+                # Inline, the event loop goes on serving while the grouped writer commits
+                # this request's entries with others'; the answer leaves once they are in.
+                grouped = self.inline and inquiries.grouped
+                uow.logged = (inquiries.submit if grouped else inquiries.write)(
                     actor=actor,
                     action=f"inquiry.{meta.name}",
                     route=meta.where,
                     reads=reads,
-                    # An inline read writes its entries itself, outside any transaction
-                    # (PostgreSQL groups the commits of many workers); the others wait for
-                    # the access log's writer, which commits many requests' entries at once.
-                    session=uow.session if self.inline else None,
                     owners=uow.owners,
                 )
         return Response(dump(body), status_code=status or meta.status, media_type=JSON)
@@ -313,7 +316,15 @@ class _Inline(_InUnit):
     inline = True
 
     async def __call__(self, **values: Any) -> Any:
-        return super().__call__(**values)
+        answer = super().__call__(**values)
+        uow = next((v for v in values.values() if isinstance(v, RequestUnit)), None)
+        if uow is not None and uow.logged is not None:
+            inquiries: InquiryLog = uow.request.app.state.inquiries
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(uow.logged), inquiries.wait_seconds)
+            except Exception:  # fail closed: the record is not shown unless logged
+                raise AccessLogUnavailable from None
+        return answer
 
 
 @dataclass(frozen=True)

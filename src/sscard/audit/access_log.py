@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -126,10 +127,10 @@ def log_inquiries(rt: Runtime, *, actor: Actor, action: str, route: str, reads: 
 
 
 @dataclass(eq=False)
+@dataclass
 class _Waiting:
     inquiry: Inquiry
-    done: threading.Event = field(default_factory=threading.Event)
-    failed: bool = False
+    written: Future[None] = field(default_factory=Future)
 
 
 class InquiryLog:
@@ -148,7 +149,7 @@ class InquiryLog:
         self.grouped = grouped
         self._factory = factory or rt.session_factory
         self._max_batch = max_batch
-        self._wait = wait_seconds
+        self.wait_seconds = wait_seconds
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -160,36 +161,50 @@ class InquiryLog:
         action: str,
         route: str,
         reads: list[Read],
-        session: Session | None = None,
         owners: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
         """Log the reads, or raise AccessLogUnavailable: the answer is then not shown.
 
-        Given a ``session`` outside any transaction (a read's), the entries are written on
-        it, committed by the statement itself; else by the grouped writer, or in a short
-        transaction of their own.
+        Grouped, the entries wait for the writer, which commits many requests' entries at
+        once; else they are written in a short transaction of their own.
         """
         if not reads:
             return
         inquiry = Inquiry(actor, self.rt.now(), action, route, tuple(reads), owners or {})
-        if session is not None or not self.grouped:
+        if not self.grouped:
             try:
-                if session is not None:
-                    write_inquiries(session, [inquiry])
-                    session.commit()
-                else:
-                    with UnitOfWork(self._factory) as uow:
-                        write_inquiries(uow.session, [inquiry])
-                        uow.commit()
+                with UnitOfWork(self._factory) as uow:
+                    write_inquiries(uow.session, [inquiry])
+                    uow.commit()
             except Exception as exc:
                 log.error("access log write failed at %s: %s", route, type(exc).__name__)
                 raise AccessLogUnavailable from None
             return
+        try:
+            self._submit(inquiry).result(self.wait_seconds)
+        except Exception:
+            raise AccessLogUnavailable from None
+
+    def submit(
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        route: str,
+        reads: list[Read],
+        owners: Mapping[tuple[str, int], int] | None = None,
+    ) -> Future[None]:
+        """Hand the reads to the grouped writer; the future completes once they are
+        committed (or fails: the answer is then not shown). For callers that must not
+        block while the entries are written (a worker's event loop)."""
+        inquiry = Inquiry(actor, self.rt.now(), action, route, tuple(reads), owners or {})
+        return self._submit(inquiry)
+
+    def _submit(self, inquiry: Inquiry) -> Future[None]:
         waiting = _Waiting(inquiry)
         self._start()
         self._queue.put(waiting)
-        if not waiting.done.wait(self._wait) or waiting.failed:
-            raise AccessLogUnavailable
+        return waiting.written
 
     def _start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -233,9 +248,10 @@ class InquiryLog:
                 "access log group write failed (%d requests): %s", len(batch), type(exc).__name__
             )
             for w in batch:
-                w.failed = True
+                w.written.set_exception(AccessLogUnavailable())
+            return
         for w in batch:
-            w.done.set()
+            w.written.set_result(None)
 
 
 @dataclass(frozen=True)
