@@ -1,5 +1,6 @@
-"""A server worker's held sessions: one connection each for the use cases its event loop
-runs itself, kept across them, replaced when broken, never shared with another thread."""
+"""A server worker's held sessions: for each thread that runs counters' use cases, one
+connection each for reads and changes, kept across them, replaced when broken, never
+shared with another thread."""
 
 from __future__ import annotations
 
@@ -55,21 +56,29 @@ def test_a_broken_connection_is_replaced_at_the_next_use(pg_engine: Engine) -> N
         held.close()
 
 
-def test_held_sessions_refuse_a_second_thread(pg_engine: Engine) -> None:
+def test_each_thread_holds_connections_of_its_own(pg_engine: Engine) -> None:
     held = HeldSessions(pg_engine)
+    pids: dict[str, list[int]] = {}
+    out_before = pg_engine.pool.checkedout()  # type: ignore[attr-defined]
+
+    def run(name: str) -> None:
+        for _ in range(2):
+            with UnitOfWork(held.factory(read_only=False)) as uow:
+                pid = uow.session.scalar(select(text("pg_backend_pid()")))
+                pids.setdefault(name, []).append(pid)
+
     try:
-        held.factory(read_only=True)()
-        refused: list[BaseException] = []
-
-        def other() -> None:
-            try:
-                held.factory(read_only=True)()
-            except RuntimeError as exc:
-                refused.append(exc)
-
-        thread = threading.Thread(target=other)
-        thread.start()
-        thread.join()
-        assert len(refused) == 1
+        threads = [threading.Thread(target=run, args=(f"t{i}",)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        run("main")
+        for mine in pids.values():
+            assert len(set(mine)) == 1  # a thread keeps its connection across use cases
+        firsts = [mine[0] for mine in pids.values()]
+        assert len(set(firsts)) == 4  # and shares it with no other thread
     finally:
         held.close()
+    # closing them gives every thread's connections back to the pool
+    assert pg_engine.pool.checkedout() == out_before  # type: ignore[attr-defined]

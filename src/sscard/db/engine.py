@@ -87,43 +87,47 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 class HeldSessions:
-    """One session for reads and one for changes, each on a connection of its own that
-    stays checked out: for use cases that run one at a time on one thread (a server
-    worker's event loop, ``api.unit.INLINE``), so that none of them pays for a pool
-    checkout, a new session or a connection reset. Closing a held session ends its
-    transaction and forgets its objects; the session and its connection serve the next
-    use case. A connection found broken is replaced at the next use.
+    """For each thread that runs counters' use cases (a server worker's event loop, its
+    counter threads: ``api.unit.INLINE``), one session for reads and one for changes,
+    each on a connection of its own that stays checked out, so that none of them pays
+    for a pool checkout, a new session or a connection reset. A thread's sessions serve
+    only that thread, one use case at a time. Closing a held session ends its transaction
+    and forgets its objects; the session and its connection serve the next use case. A
+    connection found broken is replaced at the next use.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engines = {True: reads_of(engine), False: engine}
-        self._held: dict[bool, tuple[Connection, Session]] = {}
-        self._thread: int | None = None
+        self._local = threading.local()
+        self._all: list[tuple[Connection, Session]] = []
+        self._lock = threading.Lock()
 
     def factory(self, *, read_only: bool) -> SessionFactory:
         def held() -> Session:
-            me = threading.get_ident()
-            if self._thread is None:
-                self._thread = me
-            if me != self._thread:
-                raise RuntimeError("held sessions serve one thread (the event loop's)")
-            found = self._held.get(read_only)
+            mine: dict[bool, tuple[Connection, Session]] = self._local.__dict__.setdefault(
+                "held", {}
+            )
+            found = mine.get(read_only)
             if found is not None and not (found[0].invalidated or found[0].closed):
                 return found[1]
             if found is not None:
                 found[0].close()
             conn = self._engines[read_only].connect()
             session = Session(bind=conn, expire_on_commit=False, autoflush=True)
-            self._held[read_only] = (conn, session)
+            mine[read_only] = (conn, session)
+            with self._lock:
+                self._all.append((conn, session))
             return session
 
         return held
 
     def close(self) -> None:
-        for conn, session in self._held.values():
+        """At shutdown, once no thread uses them: every thread's sessions."""
+        with self._lock:
+            held, self._all = self._all, []
+        for conn, session in held:
             session.close()
             conn.close()
-        self._held.clear()
 
 
 class UnitOfWork:
