@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select, text, update
 
+from sscard.accounts.inquiry import _ACCOUNTS
 from sscard.accounts.ledger import INSTITUTION_SHARDS, check
 from sscard.accounts.model import AccountKind
 from sscard.accounts.tables import LedgerAccount
@@ -307,3 +308,13 @@ def test_s_1_a_card_check_whose_access_log_entry_fails_shows_nothing(
     assert refused.headers["Retry-After"] == "1"
     again = live.post("/card-checks", headers=check_at, json={"card_number": card.card_number})
     assert again.json()["usable"] is True  # the writer goes on once the database takes it
+
+
+def test_q_1_the_holders_accounts_are_found_by_an_index(pg_engine: Engine) -> None:
+    statement = _ACCOUNTS.statement.params(person_id=1)
+    sql = str(statement.compile(pg_engine, compile_kwargs={"literal_binds": True}))
+    with pg_engine.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))  # a scan only where no index serves
+        plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
+    assert "Seq Scan" not in plan, plan
+    assert "uq_ledger_accounts_person" in plan, plan

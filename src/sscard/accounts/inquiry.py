@@ -32,8 +32,13 @@ _T = table(LedgerTxn).c
 _C = table(Contribution).c
 _P = table(Person).c
 
+# A person's accounts, by the (kind, person_id) index: each kind a person can hold named.
+_HOLDERS_KINDS = (AccountKind.PERSONAL, AccountKind.OLD_CARD)
 _ACCOUNTS = Prepared(
-    select(_A.kind, _A.id, _A.balance_fen).where(_A.person_id == bindparam("person_id"))
+    select(_A.kind, _A.id, _A.balance_fen).where(
+        _A.kind.in_([bindparam(f"kind_{k.value}", k.value) for k in _HOLDERS_KINDS]),
+        _A.person_id == bindparam("person_id"),
+    )
 )
 _ENTRIES = Prepared(
     select(

@@ -53,6 +53,11 @@ class Prepared:
         if cached is not None:
             return cached
         compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError(
+                "a prepared statement cannot hold an expanding IN: give each value its own "
+                f"bindparam ({compiled.string})"
+            )
         binds = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
