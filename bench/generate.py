@@ -275,7 +275,7 @@ class Chunk:
 
 
 def _card_dates(
-    state: CardState, now: datetime, rng: random.Random
+    state: CardState, now: datetime, rng: random.Random, *, old: bool = False
 ) -> dict[str, datetime | date | str | None]:
     """Column values of a card that reached ``state`` the usual way, none of them due."""
     ordered = now - timedelta(days=rng.randint(40, 3000))
@@ -355,9 +355,9 @@ def _card_dates(
                 "loss_reported_at": got + timedelta(days=300),
             }
         )
-    if state in (CardState.DESTROYED, CardState.REPLACED, CardState.SUPERSEDED):
-        return d
-    return d  # ACTIVE
+    if state is CardState.DESTROYED and not old:  # unclaimed at the outlet (D-2)
+        return d | fresh | {"picked_up_at": None, "received_at": None}
+    return d  # active; an old card replaced, superseded or destroyed (V-3) after use
 
 
 def _years_ago(value: datetime | date | str | None) -> datetime | date | str | None:
@@ -435,7 +435,7 @@ def build_chunk(plan: Plan, start: int, count: int) -> Chunk:
             cards = [(2 * i, state, None), (2 * i + 1, rng.choice(OLD_STATES), 2 * i)]
         for offset, card_state, replaced_by in cards:
             card_id, app_id = b["cards"] + offset, b["applications"] + offset
-            dates = _card_dates(card_state, now, rng)
+            dates = _card_dates(card_state, now, rng, old=replaced_by is not None)
             if replaced_by is not None:  # an older card: everything happened years ago
                 dates = {k: _years_ago(v) for k, v in dates.items()}
             issued = dates["ordered_at"] - timedelta(days=10)  # type: ignore[operator]
@@ -497,6 +497,8 @@ def build_chunk(plan: Plan, start: int, count: int) -> Chunk:
                 )
             )
             before, action = _LAST_MOVE[card_state]
+            if replaced_by is not None and card_state is CardState.DESTROYED:
+                before, action = CardState.ACTIVE, Action.DESTROY_OLD_SAME_BANK
             moved = (
                 dates.get("loss_reported_at") or dates.get("activated_at") or dates["ordered_at"]
             )
