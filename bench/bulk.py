@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from stdnum.cn import uscc
 
-from bench.generate import MAX_CARDHOLDERS, citizen_id, region_codes
+from bench.rows import MAX_CARDHOLDERS, citizen_id, region_codes
 from sscard.access.model import Actor
 from sscard.accounts.imports import import_contributions
 from sscard.applications.batches import MAX_BATCH, Collector, issue_batch

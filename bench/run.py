@@ -29,7 +29,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bench.cases import bench_activation, bench_import, bench_sweep
-from bench.generate import MAX_CARDHOLDERS
 from bench.province import run_region
 from bench.reference import (
     find_pgbench,
@@ -38,6 +37,7 @@ from bench.reference import (
     select_one_latency,
 )
 from bench.report import Results, machine_info, print_table, write_json
+from bench.rows import MAX_CARDHOLDERS
 from bench.seed import MAX_ROWS, make_outlet
 from sscard.bootstrap import Service, prepare
 from sscard.core.clock import FixedClock
