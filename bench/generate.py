@@ -112,7 +112,7 @@ def _organizations(rt: Runtime, cardholders: int, now: datetime, tag: str) -> Pl
         s.flush()
         for k, unit in enumerate(units):
             bank = banks[k % len(banks)].code
-            body = f"91{rng_body(k, tag)}"
+            body = f"91{_uscc_body(k, tag)}"
             s.add(
                 Unit(
                     org_id=unit.id,
@@ -147,7 +147,7 @@ def _organizations(rt: Runtime, cardholders: int, now: datetime, tag: str) -> Pl
     )
 
 
-def rng_body(k: int, tag: str) -> str:
+def _uscc_body(k: int, tag: str) -> str:
     """The 15 characters after ``91`` of a unit's USCC: a region code and an org code."""
     salt = sum(map(ord, tag)) % 1000
     return f"441900{salt:03d}{k:06d}"
