@@ -38,9 +38,11 @@ format: $(STAMP)
 
 check: test lint
 
+# The full province run (1,000,000 cardholders) takes long; BENCH_ARGS=--quick is minutes.
 bench: $(STAMP)
 	@bash scripts/ensure-postgres
-	$(BIN)/python -m bench.run
+	@bash scripts/ensure-bench-tools
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Re-pin the dependencies (needs network); commit requirements.lock afterwards.
 lock: $(STAMP)

@@ -103,3 +103,30 @@ def select_one_latency(engine: Engine, *, rounds: int, warmup: int = 50) -> Late
         median_ms=statistics.median(samples) * 1000,
         rounds=rounds,
     )
+
+
+def pgbench_tps(
+    pgbench: str, url: URL, *, builtin: str, clients: int, threads: int, seconds: int
+) -> float:
+    """TPS of ``pgbench -c clients -j threads -T seconds`` with ``-N`` or ``-S``."""
+    assert url.database
+    assert builtin in ("-N", "-S")
+    done = subprocess.run(
+        [
+            pgbench,
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(seconds),
+            builtin,
+            *_conn_args(url),
+            url.database,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    return parse_tps(done.stdout)

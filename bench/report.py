@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.cases import Latencies, Throughput
+from bench.province import region_rows
 from bench.reference import Latency
 
 
@@ -61,6 +62,7 @@ class Results:
     sweep: Throughput | None = None
     activation_pg: Latencies | None = None
     activation_sqlite: Latencies | None = None
+    region: dict[str, Any] | None = None  # bench.province's section, unless --no-region
     elapsed_s: float = 0.0
     date: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -108,6 +110,7 @@ class Results:
                 "activation_sqlite": self._latencies(self.activation_sqlite)
                 | {"p50_over_pg_p50": self.activation_sqlite.p50_ms / self.activation_pg.p50_ms},
             },
+            "region": self.region,
             "elapsed_s": round(self.elapsed_s, 1),
         }
 
@@ -191,11 +194,21 @@ def print_table(results: Results) -> None:
                 "p50 ÷ PG SELECT 1",
             )
         )
+    region = data.get("region")
+    if region:
+        rows += region_rows(region)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    if region:
+        n, s_ = region["pgbench"]["-N"], region["pgbench"]["-S"]
+        print(
+            f"\nregion reference: pgbench 16 clients -N {n['mean']:,.0f} tps "
+            f"(drift {n['drift']:+.1%}), -S {s_['mean']:,.0f} tps (drift {s_['drift']:+.1%}); "
+            f"HTTP errors: {region['http']['errors']}"
+        )
     lite = res["activation_sqlite"]
     print(f"\nSQLite p50 ÷ PostgreSQL p50: {lite['p50_over_pg_p50']:.2f}")
     print(f"run took {data['elapsed_s']} s")

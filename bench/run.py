@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -28,6 +29,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bench.cases import bench_activation, bench_import, bench_sweep
+from bench.province import run_region
 from bench.reference import (
     find_pgbench,
     pgbench_init,
@@ -35,6 +37,7 @@ from bench.reference import (
     select_one_latency,
 )
 from bench.report import Results, machine_info, print_table, write_json
+from bench.rows import MAX_CARDHOLDERS
 from bench.seed import MAX_ROWS, make_outlet
 from sscard.bootstrap import Service, prepare
 from sscard.core.clock import FixedClock
@@ -45,6 +48,7 @@ ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
+PGBENCH_SCALE = 1  # as the earlier runs: 100,000 pgbench_accounts rows
 
 
 def _count(low: int, high: int) -> Callable[[str], int]:
@@ -57,36 +61,90 @@ def _count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+# Sizes: the issue's (the default) and a quick run's (--quick). An explicit option wins.
+FULL: dict[str, Any] = {
+    "persons": 20000,
+    "sweep": 5000,
+    "activations": 200,
+    "pgbench_seconds": 10,
+    "select1_rounds": 5000,
+    "cardholders": 1_000_000,
+    "http_seconds": 10,
+    "memory_seconds": 60,
+    "bulk_persons": 100_000,
+    "contribution_lines": 1_000_000,
+    "stage": 100_000,
+    "sweep_due": 1_000_000,
+}
+QUICK: dict[str, Any] = FULL | {
+    "persons": 2000,
+    "sweep": 1000,
+    "activations": 100,
+    "pgbench_seconds": 5,
+    "select1_rounds": 2000,
+    "cardholders": 20_000,
+    "http_seconds": 5,
+    "memory_seconds": 15,
+    "bulk_persons": 5000,
+    "contribution_lines": 20_000,
+    "stage": 5000,
+    "sweep_due": 10_000,
+}
+
+
+def _concurrency(value: str) -> list[int]:
+    counts = [int(v) for v in value.split(",") if v.strip()]
+    if not counts or any(not 1 <= c <= 1024 for c in counts):
+        raise argparse.ArgumentTypeError("comma-separated connection counts, 1 to 1024")
+    return counts
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    p.add_argument("--persons", type=_count(1, MAX_ROWS), default=20000, help="(a) CSV lines")
-    p.add_argument("--sweep", type=_count(1, MAX_ROWS), default=5000, help="(b) due reports")
-    p.add_argument("--sweep-batch", type=_count(1, 100_000), default=1000, help="(b) batch size")
+    p.add_argument("--quick", action="store_true", help="small sizes (a few minutes in all)")
+    p.add_argument("--persons", type=_count(1, MAX_ROWS), help="(a) CSV lines")
+    p.add_argument("--sweep", type=_count(1, MAX_ROWS), help="(b) due reports")
+    p.add_argument("--sweep-batch", type=_count(1, 100_000), default=1000, help="sweeps' batch")
+    p.add_argument("--activations", type=_count(2, 100_000), help="(c, d) timed activations")
+    p.add_argument("--pgbench-seconds", type=_count(1, 600), help="each pgbench run")
+    p.add_argument("--select1-rounds", type=_count(10, 1_000_000), help="SELECT 1 samples")
+    p.add_argument("--no-region", action="store_true", help="only (a)-(d), no province run")
+    p.add_argument("--cardholders", type=_count(1, MAX_CARDHOLDERS), help="region size")
+    p.add_argument("--workers", type=_count(1, 64), default=2, help="generator processes")
+    p.add_argument("--server-workers", type=_count(1, 64), default=2, help="sscard serve")
+    p.add_argument("--http-seconds", type=_count(1, 600), help="each wrk run")
     p.add_argument(
-        "--activations", type=_count(2, 100_000), default=200, help="(c, d) timed activations"
+        "--concurrency", type=_concurrency, default=[1, 8, 32], help="wrk connections, e.g. 1,8,32"
     )
-    p.add_argument("--pgbench-seconds", type=_count(1, 600), default=10, help="each pgbench run")
-    p.add_argument(
-        "--select1-rounds", type=_count(10, 1_000_000), default=5000, help="SELECT 1 samples"
-    )
+    p.add_argument("--http-cards", type=_count(1, 1_000_000), default=1000, help="cards used")
+    p.add_argument("--memory-seconds", type=_count(1, 3600), help="load while RSS is sampled")
+    p.add_argument("--bulk-persons", type=_count(1, MAX_ROWS), help="register import rows")
+    p.add_argument("--contribution-lines", type=_count(1, 10 * MAX_ROWS), help="file lines")
+    p.add_argument("--stage", type=_count(1, MAX_ROWS), help="applications of the unit stage")
+    p.add_argument("--sweep-due", type=_count(1, MAX_CARDHOLDERS), help="due oral reports")
     p.add_argument("--admin-url", default=ADMIN_URL, help="a PostgreSQL database to connect to")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON result file")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    for name, value in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
     """The command line that repeats this run (every size explicit)."""
-    words = [
-        ".venv/bin/python",
-        "-m",
-        "bench.run",
-        f"--persons={args.persons}",
-        f"--sweep={args.sweep}",
+    words = [".venv/bin/python", "-m", "bench.run"]
+    words += [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in FULL]
+    words += [
         f"--sweep-batch={args.sweep_batch}",
-        f"--activations={args.activations}",
-        f"--pgbench-seconds={args.pgbench_seconds}",
-        f"--select1-rounds={args.select1_rounds}",
+        f"--workers={args.workers}",
+        f"--server-workers={args.server_workers}",
+        f"--concurrency={','.join(map(str, args.concurrency))}",
+        f"--http-cards={args.http_cards}",
     ]
+    if args.no_region:
+        words.append("--no-region")
     if args.admin_url != ADMIN_URL:
         words.append(f"--admin-url={args.admin_url}")
     return f"cd {shlex.quote(str(ROOT))} && {shlex.join(words)}"
@@ -152,14 +210,16 @@ def run(args: argparse.Namespace, log: Log) -> Results:
     name = f"sscard_bench_{secrets.token_hex(4)}"
     bench_url = admin_url.set(database=name)
     pgbench_url = admin_url.set(database=f"{name}_pgbench")
+    region_url = admin_url.set(database=f"{name}_region")
     pgbench = find_pgbench()
     results = Results(
         command=reproduce_command(args),
         parameters=vars(args) | {"output": None, "admin_url": admin_url.render_as_string()},
     )
-    with scratch_databases(admin_url, [name, f"{name}_pgbench"], log):
-        log(f"pgbench -i -s 1 ({pgbench})")
-        pgbench_init(pgbench, pgbench_url)
+    names = [name, f"{name}_pgbench"] + ([] if args.no_region else [f"{name}_region"])
+    with scratch_databases(admin_url, names, log):
+        log(f"pgbench -i -s {PGBENCH_SCALE} ({pgbench})")
+        pgbench_init(pgbench, pgbench_url, scale=PGBENCH_SCALE)
         log(f"reference: pgbench -c 1 -j 1 -T {args.pgbench_seconds} -S (before)")
         results.tps.append(pgbench_select_only(pgbench, pgbench_url, seconds=args.pgbench_seconds))
 
@@ -173,6 +233,8 @@ def run(args: argparse.Namespace, log: Log) -> Results:
 
         log(f"reference: pgbench -c 1 -j 1 -T {args.pgbench_seconds} -S (after)")
         results.tps.append(pgbench_select_only(pgbench, pgbench_url, seconds=args.pgbench_seconds))
+        if not args.no_region:
+            results.region = run_region(args, region_url, pgbench, pgbench_url, log)
 
     with tempfile.TemporaryDirectory(prefix="sscard-bench-") as tmp:
         log("(d) SQLite: migrating a temporary file")
