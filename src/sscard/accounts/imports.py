@@ -282,7 +282,7 @@ def _stage_and_check(
     others and those ``taken`` finds already written (a SELECT of the staged lines that
     clash); with ``skip_invalid`` the clashing lines leave the staging table."""
     persons = _person_ids(s, [g["id_number"] for g in good], *where)
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for g in good:
         pid = persons.get(g["id_number"])
         if pid is None:
