@@ -73,8 +73,8 @@ Progress = Callable[[int], None]
 
 
 def read_rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(handle)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.reader(handle)
+    header = [h.strip() for h in next(reader, None) or []]
     missing = [c for c in columns[:2] if c not in header]
     unknown = [h for h in header if h not in columns]
     if missing or unknown:
@@ -83,9 +83,11 @@ def read_rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, d
             f"(missing: {', '.join(missing) or 'none'}; unknown: {', '.join(unknown) or 'none'})",
             field="header",
         )
-    reader.fieldnames = header
-    for row in reader:
-        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+    named = [(i, h) for i, h in enumerate(header) if h]
+    for row in reader:  # a plain reader: a dict per line built once (DictReader builds two)
+        if row:
+            width = len(row)
+            yield reader.line_num, {h: row[i].strip() for i, h in named if i < width}
 
 
 def check_lines(
