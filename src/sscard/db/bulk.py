@@ -94,9 +94,10 @@ def staging(s: Session | Connection, name: str, *columns: Column[Any]) -> Iterat
 
 
 def next_ids(s: Session | Connection, staged: Table, column: str, target: Table) -> None:
-    """Fill ``staged.c[column]`` with new ids of ``target`` (its sequence on PostgreSQL;
-    on SQLite, whose writers hold the database, the next ids after the highest), in
-    the order of ``staged``'s ``seq`` column (1, 2, ...)."""
+    """Fill ``staged.c[column]`` with new, unique ids of ``target``: from its sequence on
+    PostgreSQL (safe beside concurrent writers; not necessarily in ``seq`` order), on
+    SQLite (whose writer holds the database: BEGIN IMMEDIATE) the highest id plus each
+    row's ``seq``."""
     conn = _conn(s)
     if conn.dialect.name == "postgresql":
         sequence = conn.scalar(select(func.pg_get_serial_sequence(target.name, "id")))
