@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import JSON, BigInteger, Column, Date, String, and_, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, Agent, AgentDocument, check_agent, require, require_scope
@@ -16,8 +16,9 @@ from sscard.applications.model import (
     ApplicationState,
     BatchState,
     choose_bank,
+    form_number,
 )
-from sscard.applications.service import decide, new_forms, org_of, return_apps
+from sscard.applications.service import FORM_FIELDS, decide, org_of, return_apps
 from sscard.applications.tables import Application, Batch
 from sscard.audit.service import record
 from sscard.cards.model import TERMINAL
@@ -25,6 +26,9 @@ from sscard.cards.tables import Card
 from sscard.core.errors import InvalidInput, NotFound, PolicyRefused
 from sscard.core.ids import mask_id_number
 from sscard.core.policy import AgentAct, UnitKind
+from sscard.db.base import UTCDateTime, table
+from sscard.db.bulk import analyze, const, json_object, load, staging
+from sscard.db.counters import reserve
 from sscard.db.engine import UnitOfWork
 from sscard.register.model import OrgKind
 from sscard.register.service import org_by_code, unit_of
@@ -101,7 +105,7 @@ def issue_batch(
                 reason="missing_document",
             )
         check_agent(rt.policy, AgentAct.APPLICATION, collector.agent)
-    persons = list(s.scalars(_due_persons_query(org.id).limit(limit)))
+    persons = list(s.scalars(_due_persons_query(org.id).with_only_columns(Person.id).limit(limit)))
     if not persons:
         raise InvalidInput(
             f"unit {unit_code} has no insured person due a card (all have a form or a card)",
@@ -127,16 +131,7 @@ def issue_batch(
     )
     s.add(batch)
     s.flush()
-    apps = new_forms(
-        s,
-        rt,
-        persons,
-        kind=ApplicationKind.UNIT_BUNDLED,
-        bank_code=unit.agreement_bank_code,
-        actor=actor,
-        batch_id=batch.id,
-        state=ApplicationState.ISSUED,
-    )
+    apps = _bulk_forms(s, rt, persons, batch=batch, actor=actor)
     record(
         s,
         actor=actor,
@@ -149,6 +144,64 @@ def issue_batch(
     )
     uow.commit()
     return batch, apps
+
+
+def _bulk_forms(
+    s: Session, rt: Runtime, person_ids: list[int], *, batch: Batch, actor: Actor
+) -> list[Application]:
+    """The batch's forms, one per person, set-based: the persons and their form numbers
+    (one block) loaded into a staging table, the forms written by one INSERT … SELECT
+    that takes the printed values from the persons' rows."""
+    first = reserve(s, "application_form", len(person_ids))
+    region, year = rt.policy.region.code, rt.today().year
+    forms = table(Application)
+    with staging(
+        s,
+        "stage_forms",
+        Column("seq", BigInteger),
+        Column("person_id", BigInteger),
+        Column("form_number", String),
+    ) as staged:
+        load(
+            s,
+            staged,
+            ("seq", "person_id", "form_number"),
+            (
+                (i, pid, form_number(region, year, first + i - 1))
+                for i, pid in enumerate(person_ids, start=1)
+            ),
+        )
+        analyze(s, staged)
+        person = table(Person)
+        values = {
+            "form_number": staged.c.form_number,
+            "person_id": staged.c.person_id,
+            "batch_id": const(s, batch.id, BigInteger()),
+            "kind": const(s, ApplicationKind.UNIT_BUNDLED.value, String()),
+            "state": const(s, ApplicationState.ISSUED.value, String()),
+            "bank_code": const(s, batch.bank_code, String()),
+            "service_point_org_id": const(
+                s, actor.org_id if actor.org_kind is OrgKind.SERVICE_POINT else None, BigInteger()
+            ),
+            "form_data": json_object(s, {name: person.c[name] for name in FORM_FIELDS}),
+            "corrections": const(s, [], JSON()),
+            "return_due": const(s, batch.return_due, Date()),
+            "issued_at": const(s, batch.issued_at, UTCDateTime()),
+            "version": const(s, 1, BigInteger()),
+        }
+        s.execute(
+            insert(forms).from_select(
+                list(values),
+                select(*values.values())
+                .join(person, person.c.id == staged.c.person_id)
+                .order_by(staged.c.seq),
+            )
+        )
+    return list(
+        s.scalars(
+            select(Application).where(Application.batch_id == batch.id).order_by(Application.id)
+        )
+    )
 
 
 def return_batch(uow: UnitOfWork, rt: Runtime, *, actor: Actor, batch_id: int) -> Batch:

@@ -43,16 +43,15 @@ def org_of(actor: Actor) -> int:
     return actor.org_id
 
 
+# What the service point prints on the form (A-4): basic information + ID barcode.
+FORM_FIELDS = ("name", "gender", "birth_date", "id_kind", "status", "phone")
+
+
 def _form_values(person: Person) -> dict[str, Any]:
-    """What the service point prints on the form (A-4): basic information + ID barcode."""
-    return {
-        "name": person.name,
-        "gender": person.gender,
-        "birth_date": person.birth_date.isoformat(),
-        "id_kind": person.id_kind,
-        "status": person.status,
-        "phone": person.phone,
-    }
+    """A person's ``FORM_FIELDS`` (the birth date as YYYY-MM-DD)."""
+    values = {name: getattr(person, name) for name in FORM_FIELDS}
+    values["birth_date"] = person.birth_date.isoformat()
+    return values
 
 
 def new_forms(

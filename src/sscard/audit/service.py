@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import BigInteger, Select, String, insert, select
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor
 from sscard.audit.model import AuditKind
 from sscard.audit.tables import AuditRecord
-from sscard.db.base import table
+from sscard.db.base import UTCDateTime, table
+from sscard.db.bulk import const, json_object
 from sscard.db.statements import Prepared
 from sscard.events import outbox
 
@@ -147,3 +148,54 @@ def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
                 for r in changes
             ),
         )
+
+
+def record_select(
+    session: Session,
+    *,
+    actor: Actor,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    channel: str,
+    rows: Select[Any],
+    detail: Mapping[str, str | int] | None = None,
+) -> None:
+    """One change record per row of ``rows`` with one INSERT … SELECT, and their partner
+    events with one more (bulk paths: no row goes through Python; never commits).
+
+    ``rows`` gives ``subject_id``, ``person_id`` and, under their detail keys, each
+    record's own detail values (numbers or short codes, never personal data);
+    ``detail`` holds the values every record shares.
+    """
+    found = rows.subquery()
+    per_row = {c.key: c for c in found.c if c.key not in ("subject_id", "person_id")}
+    audit = table(AuditRecord)
+    values = {
+        "occurred_at": const(session, at, UTCDateTime()),
+        "kind": const(session, AuditKind.CHANGE.value, String()),
+        "actor_staff_id": const(session, actor.staff_id, BigInteger()),
+        "actor_org_id": const(session, actor.org_id, BigInteger()),
+        "actor_person_id": const(session, actor.person_id, BigInteger()),
+        "source": const(session, actor.source, String()),
+        "channel": const(session, channel, String()),
+        "action": const(session, action, String()),
+        "subject_type": const(session, subject_type, String()),
+        "subject_id": found.c.subject_id,
+        "person_id": found.c.person_id,
+        "detail": json_object(session, dict(detail or {}) | per_row),
+    }
+    session.execute(
+        insert(audit).from_select(
+            list(values), select(*values.values()).order_by(found.c.subject_id)
+        )
+    )
+    outbox.stage_select(
+        session,
+        found,
+        at=at,
+        action=action,
+        subject_type=subject_type,
+        actor_org_id=actor.org_id,
+        detail=detail or {},
+    )

@@ -99,7 +99,7 @@ class Prepared:
             cursor = raw.execute(form.sql, bound)
             fetched: Sequence[Any] = cursor.fetchall() if cursor.description else ()
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _translated(conn, exc, form.sql, bound) from exc
+            raise translated(conn, exc, form.sql, bound) from exc
         if form.row is None:
             return []
         rows = []
@@ -150,7 +150,7 @@ class Prepared:
             raise _translated(conn, exc, form.sql, batch) from exc
 
 
-def _translated(conn: Connection, exc: Exception, sql: str, params: Any) -> DBAPIError:
+def translated(conn: Connection, exc: Exception, sql: str, params: Any) -> DBAPIError:
     """The driver's error as SQLAlchemy would raise it; a lost connection is invalidated
     (its pool reconnects at the next checkout) and said to be."""
     raw = conn.connection.dbapi_connection

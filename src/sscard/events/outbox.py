@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import BigInteger, String, Subquery, insert, select
 from sqlalchemy.orm import Session
 
-from sscard.db.base import table
+from sscard.db.base import UTCDateTime, table
+from sscard.db.bulk import const, json_object
 from sscard.db.statements import Prepared
 from sscard.events.model import event_type, scrub
 from sscard.events.tables import OutboxEvent
@@ -63,3 +64,46 @@ def stage_many(session: Session, changes: Iterable[Mapping[str, Any]]) -> None:
     rows = [r for r in (_row(**c) for c in changes) if r is not None]
     if rows:
         _INSERT.run_many(session, rows)
+
+
+def stage_select(
+    session: Session,
+    rows: Subquery,
+    *,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    actor_org_id: int | None,
+    detail: Mapping[str, str | int],
+) -> None:
+    """The partner events of a set-based batch of changes, in one INSERT … SELECT over
+    ``rows`` (``subject_id``, ``person_id``, then per-row detail values, which are
+    numbers or short codes: only the shared ``detail`` needs scrubbing; never commits)."""
+    shared = _row(
+        at=at,
+        action=action,
+        subject_type=subject_type,
+        subject_id=None,
+        person_id=None,
+        actor_org_id=actor_org_id,
+        detail=detail,
+    )
+    if shared is None:  # not a partner event
+        return
+    per_row = {c.key: c for c in rows.c if c.key not in ("subject_id", "person_id")}
+    values = {
+        "type": const(session, shared["type"], String()),
+        "occurred_at": const(session, at, UTCDateTime()),
+        "subject_type": const(session, subject_type, String()),
+        "subject_id": rows.c.subject_id,
+        "person_id": rows.c.person_id,
+        "actor_org_id": const(session, actor_org_id, BigInteger()),
+        "bank_code": const(session, shared["bank_code"], String()),
+        "unit_org_id": const(session, shared["unit_org_id"], BigInteger()),
+        "detail": json_object(session, shared["detail"] | per_row),
+    }
+    session.execute(
+        insert(table(OutboxEvent)).from_select(
+            list(values), select(*values.values()).order_by(rows.c.subject_id)
+        )
+    )

@@ -1,9 +1,12 @@
 """CSV imports of persons and units: set-based, all-or-nothing, with a line-by-line report.
 
-A file is checked completely first (every line, against the database in chunks of a
-few thousand rows, one query per chunk); if any line is bad nothing is written and
-the report names each bad line. ``skip_invalid`` writes the good lines instead.
-Everything that is written is written in one transaction.
+A file is checked completely first (every line in Python, then against the database
+with one join over a staging table); if any line is bad nothing is written and the
+report names each bad line. ``skip_invalid`` writes the good lines instead.
+Everything that is written is written in one transaction, on the bulk paths of
+``sscard.db.bulk``: the rows in their stored form (sealed, blind-indexed) are loaded
+into a staging table (COPY on PostgreSQL), then the table, its audit records and their
+partner events are each written by one INSERT … SELECT.
 """
 
 from __future__ import annotations
@@ -15,18 +18,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import insert, select
+from sqlalchemy import BigInteger, Column, String, case, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor, require
 from sscard.applications.model import choose_bank
-from sscard.audit.service import record_many
+from sscard.audit.service import record_select
 from sscard.core.errors import DomainError, InvalidInput
 from sscard.core.ids import parse_uscc
 from sscard.core.policy import UnitKind
-from sscard.core.protect import ID_NUMBER, SOCIAL
+from sscard.core.protect import ID_NUMBER, SOCIAL, keyrings
+from sscard.db.base import UTCDateTime, table
+from sscard.db.bulk import analyze, const, load, next_ids, staging
 from sscard.db.engine import UnitOfWork
-from sscard.db.types import blinds_of
+from sscard.db.types import EncryptedString
 from sscard.register.model import OrgKind
 from sscard.register.service import ORG_CODE, PersonInput, check_person, clean_name
 from sscard.register.tables import Organization, Person, Unit
@@ -68,8 +73,8 @@ Progress = Callable[[int], None]
 
 
 def read_rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(handle)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.reader(handle)
+    header = [h.strip() for h in next(reader, None) or []]
     missing = [c for c in columns[:2] if c not in header]
     unknown = [h for h in header if h not in columns]
     if missing or unknown:
@@ -78,9 +83,11 @@ def read_rows(handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, d
             f"(missing: {', '.join(missing) or 'none'}; unknown: {', '.join(unknown) or 'none'})",
             field="header",
         )
-    reader.fieldnames = header
-    for row in reader:
-        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+    named = [(i, h) for i, h in enumerate(header) if h]
+    for row in reader:  # a plain reader: a dict per line built once (DictReader builds two)
+        if row:
+            width = len(row)
+            yield reader.line_num, {h: row[i].strip() for i, h in named if i < width}
 
 
 def check_lines(
@@ -136,13 +143,7 @@ def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _check_persons(
-    s: Session,
-    rt: Runtime,
-    chunk: list[tuple[int, dict[str, str]]],
-    seen: set[Hashable],
-    report: ImportReport,
-) -> list[dict[str, Any]]:
+def _parse_persons(rt: Runtime) -> Callable[[dict[str, str]], dict[str, Any]]:
     today = rt.today()
 
     def parse(raw: dict[str, str]) -> dict[str, Any]:
@@ -161,54 +162,100 @@ def _check_persons(
         )
         return {"values": values, "unit_code": raw.get("unit_code") or None}
 
-    good = [
-        (g["line"], g["values"], g["unit_code"])
-        for g in check_lines(
-            chunk,
-            report,
-            parse,
-            keys=lambda g: [g["values"]["id_number"]],
-            seen=seen,
-            repeated=("id_number", "this ID number appears earlier in the file"),
+    return parse
+
+
+def _registered(s: Session, good: list[dict[str, Any]]) -> set[int]:
+    """The lines whose ID number is registered: their blind indexes under every
+    configured version go into a staging table, one join finds them."""
+    ring = keyrings(SOCIAL).index
+    with staging(s, "stage_person_keys", Column("k", BigInteger), Column("h", String)) as keys:
+        load(
+            s,
+            keys,
+            ("k", "h"),
+            (
+                (g["line"], h)
+                for g in good
+                for h in ring.blinds(g["values"]["id_number"], kind=ID_NUMBER)
+            ),
         )
-    ]
-    # One HMAC per line, one query per chunk: the blind index, never the sealed column.
-    hashes = blinds_of(SOCIAL, ID_NUMBER, [v["id_number"] for _, v, _ in good])
-    existing = {
-        hashes[h]
-        for h in s.scalars(
-            select(Person.id_number_hash).where(Person.id_number_hash.in_(list(hashes)))
+        analyze(s, keys)
+        return set(
+            s.scalars(select(keys.c.k).join(Person, Person.id_number_hash == keys.c.h).distinct())
         )
-    }
-    current: dict[str, str] = {}  # the newest version's hash comes first: written as is
-    for h, number in hashes.items():
-        current.setdefault(number, h)
-    codes = {c for _, _, c in good if c}
-    units = dict(
+
+
+def _units(s: Session, good: list[dict[str, Any]]) -> dict[str, int]:
+    codes = {g["unit_code"] for g in good if g["unit_code"]}
+    return dict(
         s.execute(
             select(Organization.code, Organization.id).where(
                 Organization.code.in_(codes), Organization.kind == OrgKind.UNIT
             )
         ).all()
     )
-    rows = []
-    for line, values, code in good:
-        if values["id_number"] in existing:
-            report.errors.append(
-                LineError(line, "id_number", "a person with this ID number is registered")
-            )
-        elif code and code not in units:
-            report.errors.append(LineError(line, "unit_code", f"no unit with code '{code}'"))
-        else:
-            rows.append(
-                values
-                | {
-                    "id_number_hash": current[values["id_number"]],
-                    "unit_org_id": units.get(code) if code else None,
-                    "_line": line,
-                }
-            )
-    return rows
+
+
+# A person as stored: the sealed columns sealed, the blind index made (never plaintext).
+_PERSON_STAGED = (
+    "seq",
+    "id_number",
+    "id_number_hash",
+    "id_kind",
+    "name",
+    "gender",
+    "birth_date",
+    "status",
+    "phone",
+    "unit_org_id",
+    "medical_scheme",
+    "insured_since",
+    "old_medical_card_no",
+    "old_medical_card_state",
+)
+
+
+def _person_stage_columns() -> list[Column[Any]]:
+    persons = table(Person)
+    return [Column("seq", BigInteger), Column("id", BigInteger)] + [
+        Column(
+            name,
+            String if isinstance(persons.c[name].type, EncryptedString) else persons.c[name].type,
+        )
+        for name in _PERSON_STAGED[1:]
+    ]
+
+
+def _stored_persons(good: list[dict[str, Any]], units: dict[str, int]) -> Iterator[tuple[Any, ...]]:
+    """Each good line as its staged row: values sealed by the columns' own types."""
+    persons = table(Person)
+    id_type = persons.c.id_number.type
+    card_type = persons.c.old_medical_card_no.type
+    assert isinstance(id_type, EncryptedString)
+    assert isinstance(card_type, EncryptedString)
+    seal_id, seal_card = keyrings(id_type.side).data.seal, keyrings(card_type.side).data.seal
+    index = keyrings(SOCIAL).index
+    for seq, g in enumerate(good, start=1):
+        v = g["values"]
+        number = v["id_number"]
+        card = v["old_medical_card_no"]
+        yield (
+            seq,
+            seal_id(number, context=id_type.context),
+            index.blind(number, kind=ID_NUMBER),
+            v["id_kind"],
+            v["name"],
+            v["gender"],
+            v["birth_date"],
+            v["status"],
+            v["phone"],
+            units.get(g["unit_code"]) if g["unit_code"] else None,
+            v["medical_scheme"],
+            v["insured_since"],
+            None if card is None else seal_card(card, context=card_type.context),
+            v["old_medical_card_state"],
+        )
 
 
 def _date(value: str, field: str) -> date:
@@ -232,35 +279,64 @@ def import_persons(
     s = uow.session
     report = ImportReport()
     seen: set[Hashable] = set()
-    valid: list[list[dict[str, Any]]] = []
+    parse = _parse_persons(rt)
+    good: list[dict[str, Any]] = []
     for chunk in read_chunks(path, PERSON_COLUMNS, report, progress):
-        valid.append(_check_persons(s, rt, chunk, seen, report))
+        good += [
+            {"line": g["line"], "values": g["values"], "unit_code": g["unit_code"]}
+            for g in check_lines(
+                chunk,
+                report,
+                parse,
+                keys=lambda g: [g["values"]["id_number"]],
+                seen=seen,
+                repeated=("id_number", "this ID number appears earlier in the file"),
+            )
+        ]
+    registered = _registered(s, good)
+    units = _units(s, good)
+    rows = []
+    for g in good:
+        code = g["unit_code"]
+        if g["line"] in registered:
+            report.errors.append(
+                LineError(g["line"], "id_number", "a person with this ID number is registered")
+            )
+        elif code and code not in units:
+            report.errors.append(LineError(g["line"], "unit_code", f"no unit with code '{code}'"))
+        else:
+            rows.append(g)
     if report.errors and not skip_invalid:
         return report
     now = rt.now()
-    for rows in valid:
-        if not rows:
-            continue
-        for r in rows:
-            r.pop("_line")
-        ids = (
-            s.execute(
-                insert(Person).returning(Person.id, sort_by_parameter_order=True),
-                [r | {"created_at": now, "updated_at": now, "version": 1} for r in rows],
+    persons = table(Person)
+    with staging(s, "stage_persons", *_person_stage_columns()) as staged:
+        report.written = load(s, staged, _PERSON_STAGED, _stored_persons(rows, units))
+        analyze(s, staged)
+        next_ids(s, staged, "id", persons)
+        at = const(s, now, UTCDateTime())
+        s.execute(
+            insert(persons).from_select(
+                ["id", *_PERSON_STAGED[1:], "created_at", "updated_at", "version"],
+                select(
+                    staged.c.id,
+                    *(staged.c[name] for name in _PERSON_STAGED[1:]),
+                    at,
+                    at,
+                    const(s, 1, BigInteger()),
+                ).order_by(staged.c.seq),
             )
-            .scalars()
-            .all()
         )
-        record_many(
+        record_select(
             s,
             actor=actor,
             at=now,
             action="person.registered",
             subject_type="person",
             channel="import",
-            entries=((pid, pid, {"source": path.name}) for pid in ids),
+            rows=select(staged.c.id.label("subject_id"), staged.c.id.label("person_id")),
+            detail={"source": path.name},
         )
-        report.written += len(ids)
     uow.commit()
     return report
 
@@ -299,9 +375,9 @@ def import_units(
     s = uow.session
     report = ImportReport()
     seen: set[Hashable] = set()
-    valid: list[dict[str, Any]] = []
+    good: list[dict[str, Any]] = []
     for chunk in read_chunks(path, UNIT_COLUMNS, report, progress):
-        good = check_lines(
+        good += check_lines(
             chunk,
             report,
             lambda raw: _parse_unit(rt, raw),
@@ -310,65 +386,83 @@ def import_units(
             repeated=("code", "code or USCC appears earlier in the file"),
             columns={"bank_code": "agreement_bank_code"},
         )
-        taken_codes = set(
-            s.scalars(
-                select(Organization.code).where(Organization.code.in_([g["code"] for g in good]))
-            )
+    columns = ("seq", "line", "code", "name", "uscc", "unit_kind", "bank")
+    orgs, units = table(Organization), table(Unit)
+    with staging(
+        s,
+        "stage_units",
+        Column("seq", BigInteger),
+        Column("line", BigInteger),
+        Column("id", BigInteger),
+        *(Column(name, String) for name in columns[2:]),
+    ) as staged:
+        load(
+            s,
+            staged,
+            columns,
+            (
+                (seq, g["line"], g["code"], g["name"], g["uscc"], g["unit_kind"], g["bank"])
+                for seq, g in enumerate(good, start=1)
+            ),
         )
-        taken_uscc = set(
-            s.scalars(select(Unit.uscc).where(Unit.uscc.in_([g["uscc"] for g in good])))
-        )
-        for g in good:
-            if g["code"] in taken_codes:
-                report.errors.append(LineError(g["line"], "code", f"code '{g['code']}' is taken"))
-            elif g["uscc"] in taken_uscc:
-                report.errors.append(
-                    LineError(g["line"], "uscc", "a unit with this USCC is registered")
-                )
+        analyze(s, staged)
+        code_taken = exists().where(orgs.c.code == staged.c.code)
+        uscc_taken = exists().where(units.c.uscc == staged.c.uscc)
+        clashes = s.execute(
+            select(staged.c.line, staged.c.code, code_taken.label("code_taken"))
+            .where(or_(code_taken, uscc_taken))
+            .order_by(staged.c.line)
+        ).all()
+        for row in clashes:
+            if row.code_taken:
+                report.errors.append(LineError(row.line, "code", f"code '{row.code}' is taken"))
             else:
-                valid.append(g)
-    if report.errors and not skip_invalid:
-        return report
-    now = rt.now()
-    for rows in chunks(valid, CHUNK):
-        org_ids = (
-            s.execute(
-                insert(Organization).returning(Organization.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "kind": OrgKind.UNIT.value,
-                        "code": r["code"],
-                        "name": r["name"],
-                        "created_at": now,
-                    }
-                    for r in rows
-                ],
+                report.errors.append(
+                    LineError(row.line, "uscc", "a unit with this USCC is registered")
+                )
+        if report.errors and not skip_invalid:
+            return report
+        if clashes:
+            s.execute(delete(staged).where(staged.c.line.in_([row.line for row in clashes])))
+        now = rt.now()
+        at = const(s, now, UTCDateTime())
+        next_ids(s, staged, "id", orgs)
+        s.execute(
+            insert(orgs).from_select(
+                ["id", "kind", "code", "name", "created_at"],
+                select(
+                    staged.c.id,
+                    const(s, OrgKind.UNIT.value, String()),
+                    staged.c.code,
+                    staged.c.name,
+                    at,
+                ).order_by(staged.c.seq),
             )
-            .scalars()
-            .all()
         )
         s.execute(
-            insert(Unit),
-            [
-                {
-                    "org_id": oid,
-                    "uscc": r["uscc"],
-                    "unit_kind": r["unit_kind"],
-                    "agreement_bank_code": r["bank"],
-                    "agreement_signed_at": now if r["bank"] else None,
-                }
-                for oid, r in zip(org_ids, rows, strict=True)
-            ],
+            insert(units).from_select(
+                ["org_id", "uscc", "unit_kind", "agreement_bank_code", "agreement_signed_at"],
+                select(
+                    staged.c.id,
+                    staged.c.uscc,
+                    staged.c.unit_kind,
+                    staged.c.bank,
+                    case((staged.c.bank.is_not(None), at), else_=const(s, None, UTCDateTime())),
+                ).order_by(staged.c.seq),
+            )
         )
-        record_many(
+        record_select(
             s,
             actor=actor,
             at=now,
             action="unit.registered",
             subject_type="organization",
             channel="import",
-            entries=((oid, None, {"source": path.name}) for oid in org_ids),
+            rows=select(
+                staged.c.id.label("subject_id"), const(s, None, BigInteger()).label("person_id")
+            ),
+            detail={"source": path.name},
         )
-        report.written += len(org_ids)
+        report.written = s.scalar(select(func.count()).select_from(staged)) or 0
     uow.commit()
     return report
