@@ -147,7 +147,7 @@ class Prepared:
         try:
             raw.cursor().executemany(form.sql, batch)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _translated(conn, exc, form.sql, batch) from exc
+            raise translated(conn, exc, form.sql, batch) from exc
 
 
 def translated(conn: Connection, exc: Exception, sql: str, params: Any) -> DBAPIError:
