@@ -1,0 +1,283 @@
+"""``python -m bench.storage``: bytes on disk per cardholder after a card's ordinary life.
+
+A scratch PostgreSQL database is migrated; ``--cardholders`` persons are driven through
+the project's own services: registered, an individual application issued, corrected,
+returned and checked (the card is ordered), the card produced, picked up and activated
+at an outlet, the record inquired once at a service point (one access-log entry), and
+every fourth card reported lost orally and the report cancelled. The sweeper and the
+event deliverer run as in production, a second time after the event retention period
+has passed; then VACUUM ANALYZE, and each table's size (heap, indexes, TOAST) is
+printed divided by the number of cardholders. The database is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine, make_url
+
+from bench.run import ADMIN_URL, START, Log, Unreachable, scratch_databases
+from sscard.access.model import Actor
+from sscard.access.tables import Staff
+from sscard.applications import service as applications
+from sscard.audit.access_log import log_inquiries
+from sscard.audit.verification import verify
+from sscard.bootstrap import prepare
+from sscard.cards import loss
+from sscard.cards import service as cards
+from sscard.core.clock import FixedClock
+from sscard.core.ids import luhn_complete, make_citizen_id
+from sscard.events.delivery import deliver
+from sscard.events.fanout import retention
+from sscard.jobs.sweeper import sweep
+from sscard.register.model import OrgKind
+from sscard.register.service import PersonInput, register_person
+from sscard.register.tables import Organization
+from sscard.runtime import Runtime
+
+BANK = "ICBC"
+LOSS_EVERY = 4  # every fourth card is reported lost orally, then the report cancelled
+
+
+@dataclass(frozen=True)
+class Staffed:
+    """The three parties of a card's life, one staff member each."""
+
+    service_point: Actor
+    bank: Actor
+    outlet: Actor
+
+
+def _staff(rt: Runtime, org: Organization, kind: OrgKind, bank: str | None) -> Actor:
+    with rt.uow() as uow:
+        staff = Staff(
+            org_id=org.id,
+            name=f"operator of {org.code}",
+            role="operator",
+            token_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+            active=True,
+            created_at=rt.now(),
+        )
+        uow.session.add(staff)
+        uow.commit()
+        return Actor(
+            staff_id=staff.id,
+            org_id=org.id,
+            org_kind=kind,
+            org_code=org.code,
+            bank_code=bank,
+            name=staff.name,
+        )
+
+
+def _parties(rt: Runtime) -> Staffed:
+    with rt.uow() as uow:
+        s = uow.session
+        bank = s.scalars(select(Organization).where(Organization.code == BANK)).one()
+        sp = Organization(
+            kind=OrgKind.SERVICE_POINT.value,
+            code="SP-STORAGE",
+            name="service point",
+            created_at=rt.now(),
+        )
+        outlet = Organization(
+            kind=OrgKind.OUTLET.value,
+            code="OUT-STORAGE",
+            name="outlet",
+            parent_id=bank.id,
+            bank_code=BANK,
+            created_at=rt.now(),
+        )
+        s.add_all([sp, outlet])
+        uow.commit()
+    return Staffed(
+        service_point=_staff(rt, sp, OrgKind.SERVICE_POINT, None),
+        bank=_staff(rt, bank, OrgKind.BANK, BANK),
+        outlet=_staff(rt, outlet, OrgKind.OUTLET, BANK),
+    )
+
+
+def _order(rt: Runtime, p: Staffed, n: int) -> int:
+    """Register the ``n``-th person and order their card; the card's id."""
+    number = make_citizen_id("441900", date(1970, 1, 1) + timedelta(days=n // 900), 100 + n % 900)
+    sp = p.service_point
+    with rt.uow() as uow:
+        person = register_person(
+            uow,
+            rt,
+            actor=sp,
+            data=PersonInput(
+                number,
+                "张三",
+                status="unemployed",
+                phone="13800138000",
+                insured_since=date(2020, 1, 1),
+            ),
+        )
+    with rt.uow() as uow:
+        app = applications.issue_individual(uow, rt, actor=sp, person_id=person.id, bank_code=BANK)
+    with rt.uow() as uow:
+        applications.correct_form(
+            uow, rt, actor=sp, application_id=app.id, photo_source="id_card_authorisation"
+        )
+    with rt.uow() as uow:
+        applications.return_form(uow, rt, actor=sp, application_id=app.id)
+    with rt.uow() as uow:
+        _, card = applications.check_individual(uow, rt, actor=sp, application_id=app.id)
+    assert card is not None
+    return card.id
+
+
+def _life(rt: Runtime, p: Staffed, n: int, card_id: int) -> None:
+    """Production, pickup, activation, an inquiry, and for some an oral loss report."""
+    bank = rt.policy.bank(BANK)
+    assert bank is not None
+    with rt.uow() as uow:
+        card = cards.record_production(
+            uow,
+            rt,
+            actor=p.bank,
+            card_id=card_id,
+            card_number=f"A{n:08d}",
+            serial=f"SN{n:010d}",
+            bank_card_number=luhn_complete(bank.bin_prefixes[0] + f"{n:012d}"),
+            outlet_code=p.outlet.org_code,
+        ).card
+    with rt.uow() as uow:
+        cards.pickup(uow, rt, actor=p.outlet, card_id=card_id, by="holder")
+    with rt.uow() as uow:
+        cards.activate(uow, rt, actor=p.outlet, card_id=card_id, channel="outlet")
+    log_inquiries(
+        rt,
+        actor=p.service_point,
+        action="inquiry.get_person",
+        route="GET /persons/{person_id}",
+        reads=[("record", "person", card.person_id)],
+    )
+    if n % LOSS_EVERY == 0:
+        with rt.uow() as uow:
+            loss.report_loss_oral(uow, rt, actor=p.outlet, card_id=card_id, channel="bank_phone")
+        with rt.uow() as uow:
+            loss.cancel_loss_report(uow, rt, actor=p.outlet, card_id=card_id)
+
+
+def drive(rt: Runtime, clock: FixedClock, n: int, log: Log) -> None:
+    """``n`` cardholders through a card's ordinary life, with sweeps and deliveries."""
+    parties = _parties(rt)
+    card_ids = []
+    for i in range(1, n + 1):
+        card_ids.append(_order(rt, parties, i))
+        if i % 500 == 0:
+            log(f"ordered {i} cards")
+    clock.advance(timedelta(days=60))  # past every card's ready day (30 working days)
+    sweep(rt)
+    deliver(rt)
+    for i, card_id in enumerate(card_ids, start=1):
+        _life(rt, parties, i, card_id)
+        if i % 500 == 0:
+            log(f"{i} cards active")
+    sweep(rt)
+    deliver(rt)
+    clock.advance(retention() + timedelta(days=1))  # delivered events leave after it
+    sweep(rt)
+    deliver(rt)
+
+
+SIZES = """
+SELECT c.relname,
+       pg_relation_size(c.oid) AS heap,
+       pg_indexes_size(c.oid) AS indexes,
+       coalesce(pg_total_relation_size(c.reltoastrelid), 0) AS toast,
+       pg_total_relation_size(c.oid) AS total,
+       c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+"""
+
+PARTITIONS = """
+SELECT sum(pg_relation_size(p.relid)),
+       sum(pg_indexes_size(p.relid)),
+       sum(coalesce(pg_total_relation_size(c.reltoastrelid), 0)),
+       sum(pg_total_relation_size(p.relid))
+FROM pg_partition_tree(CAST(:t AS regclass)) p JOIN pg_class c ON c.oid = p.relid
+"""
+
+
+def sizes(engine: Engine) -> list[tuple[str, int, int, int, int]]:
+    """Each table's (name, heap, indexes, toast, total) bytes; a partitioned table's
+    partitions are summed into it."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(SIZES)).all()
+        out = []
+        for name, *own, kind in rows:
+            measured = conn.execute(text(PARTITIONS), {"t": name}).one() if kind == "p" else own
+            heap, indexes, toast, total = (int(v) for v in measured)
+            out.append((name, heap, indexes, toast, total))
+    return sorted(out, key=lambda r: -r[4])
+
+
+def report(engine: Engine, n: int) -> None:
+    """Print bytes per cardholder by table, largest first."""
+    rows = sizes(engine)
+    print(f"bytes per cardholder ({n} cardholders), after VACUUM ANALYZE")
+    print(f"{'table':32} {'heap':>9} {'indexes':>9} {'toast':>9} {'total':>9}")
+    sums = [0, 0, 0, 0]
+    for name, *values in rows:
+        if values[3] == 0:
+            continue
+        sums = [a + b for a, b in zip(sums, values, strict=True)]
+        print(f"{name:32} " + " ".join(f"{v / n:9.1f}" for v in values))
+    print(f"{'all tables':32} " + " ".join(f"{v / n:9.1f}" for v in sums))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__)
+    p.add_argument("--cardholders", type=int, default=2000, help="persons driven through")
+    p.add_argument("--admin-url", default=ADMIN_URL, help="a PostgreSQL database to connect to")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    keys = tempfile.TemporaryDirectory(prefix="sscard-storage-keys-")
+    os.environ["SSCARD_KEY_DIR"] = keys.name  # throwaway keys, gone with the folder
+    os.environ["SSCARD_CREATE_KEYS"] = "1"
+    log = Log()
+    admin_url = make_url(args.admin_url)
+    name = f"sscard_storage_{secrets.token_hex(4)}"
+    try:
+        with scratch_databases(admin_url, [name], log):
+            clock = FixedClock(START)
+            svc = prepare(
+                admin_url.set(database=name).render_as_string(hide_password=False), clock=clock
+            )
+            try:
+                drive(svc.runtime, clock, args.cardholders, log)
+                checked = verify(svc.runtime)
+                if not (checked.intact and checked.complete):
+                    raise RuntimeError(f"the audit chain does not verify: {checked.broken}")
+                log(f"audit chain intact: {checked.checked} entries verified")
+                with svc.engine.connect() as conn:
+                    conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                        text("VACUUM ANALYZE")
+                    )
+                report(svc.engine, args.cardholders)
+            finally:
+                svc.engine.dispose()
+    except Unreachable as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
