@@ -1,0 +1,213 @@
+"""audit trail partitioned by month, with only the indexes its queries need
+
+On PostgreSQL ``audit_records`` becomes a table partitioned by month of
+``occurred_at`` (RANGE, UTC months): the existing rows are copied with their ids, chain
+columns and hashes, so the chain verifies as before. The primary key becomes
+``(id, occurred_at)`` (a partitioned table's keys hold its partition key); the chain's
+hashes are stored as their 32 raw bytes (``bytea``) instead of 64 hex characters. The
+function ``audit_records_add_partitions(start, months)`` creates the months from
+``start`` on that do not exist yet; this migration creates them from the oldest entry's
+month to three months ahead, and the sweeper keeps three months ahead. Entries of a
+month without its partition land in ``audit_records_default``; a month whose entries
+are already there keeps them there (its partition is not created).
+The append-only trigger is defined on the partitioned table, so every partition has it.
+
+Indexes kept: the key, ``person_id`` (the holder's access log, the center's filter),
+``chain_seq`` (BRIN on PostgreSQL: verification walks it in order, and seqs follow the
+order of writing) and the sealer's partial queue of unsealed entries. Dropped: subject,
+(person, occurred_at), (person, kind, id), (actor org, id), (action, id), (kind, id),
+(occurred_at, id) and the unique constraint on ``chain_seq`` (the sealer's lock on the
+chain head gives out each seq once; verification finds a repeated one).
+
+SQLite keeps one table, its key, its hex hashes and its triggers; only its indexes change.
+
+Revision ID: 0015
+Revises: 0012
+Create Date: 2026-12-03 21:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+MONTHS_AHEAD = 3
+
+COLUMNS = (
+    "id, occurred_at, kind, actor_staff_id, actor_org_id, actor_person_id, source, channel, "
+    "action, subject_type, subject_id, person_id, detail, chain_seq"
+)
+
+OLD_INDEXES = (
+    "ix_audit_records_subject",
+    "ix_audit_records_person",
+    "ix_audit_records_person_kind",
+    "ix_audit_records_actor_org",
+    "ix_audit_records_action",
+    "ix_audit_records_kind",
+    "ix_audit_records_occurred",
+    "ix_audit_records_unsealed",
+)
+
+PARTITIONED = """
+CREATE TABLE audit_records (
+    id bigint NOT NULL DEFAULT nextval('audit_records_id_seq'),
+    occurred_at timestamp with time zone NOT NULL,
+    kind varchar(12) NOT NULL DEFAULT 'change',
+    actor_staff_id bigint,
+    actor_org_id bigint,
+    actor_person_id bigint,
+    source varchar(64) NOT NULL DEFAULT 'system',
+    channel varchar(20) NOT NULL,
+    action varchar(48) NOT NULL,
+    subject_type varchar(32) NOT NULL,
+    subject_id bigint,
+    person_id bigint,
+    detail json NOT NULL,
+    chain_seq bigint,
+    prev_hash bytea,
+    entry_hash bytea,
+    CONSTRAINT pk_audit_records PRIMARY KEY (id, occurred_at)
+) PARTITION BY RANGE (occurred_at)
+"""
+
+ADD_PARTITIONS = """
+CREATE FUNCTION audit_records_add_partitions(start timestamptz, months integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    first timestamptz := date_trunc('month', start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    lo timestamptz;
+    hi timestamptz;
+    name text;
+    made integer := 0;
+BEGIN
+    -- One creator at a time; the others find the months made.
+    PERFORM pg_advisory_xact_lock(hashtext('audit_records_add_partitions'));
+    FOR i IN 0 .. months - 1 LOOP
+        lo := ((first AT TIME ZONE 'UTC') + make_interval(months => i)) AT TIME ZONE 'UTC';
+        hi := ((first AT TIME ZONE 'UTC') + make_interval(months => i + 1)) AT TIME ZONE 'UTC';
+        name := 'audit_records_' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');
+        CONTINUE WHEN to_regclass(name) IS NOT NULL;
+        -- A month whose entries already wait in the default partition stays there.
+        CONTINUE WHEN EXISTS (
+            SELECT 1 FROM audit_records_default WHERE occurred_at >= lo AND occurred_at < hi
+        );
+        EXECUTE format(
+            'CREATE TABLE %I PARTITION OF audit_records FOR VALUES FROM (%L) TO (%L)',
+            name, lo, hi
+        );
+        made := made + 1;
+    END LOOP;
+    RETURN made;
+END
+$$
+"""
+
+APPEND_ONLY_TRIGGER = """
+CREATE TRIGGER audit_records_append_only
+BEFORE UPDATE OR DELETE ON audit_records
+FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()
+"""
+
+
+def _indexes() -> None:
+    op.execute("CREATE INDEX ix_audit_records_person ON audit_records (person_id)")
+    op.execute("CREATE INDEX ix_audit_records_chain_seq ON audit_records USING brin (chain_seq)")
+    op.execute(
+        "CREATE INDEX ix_audit_records_unsealed ON audit_records (id) WHERE chain_seq IS NULL"
+    )
+
+
+def upgrade() -> None:
+    if op.get_context().dialect.name != "postgresql":
+        for name in OLD_INDEXES[:-1]:
+            op.drop_index(name, table_name="audit_records")
+        op.create_index("ix_audit_records_person", "audit_records", ["person_id"])
+        return
+    op.execute("DROP TRIGGER audit_records_append_only ON audit_records")
+    for name in OLD_INDEXES:
+        op.execute(f"DROP INDEX {name}")
+    op.execute("ALTER TABLE audit_records DROP CONSTRAINT uq_audit_records_chain_seq")
+    op.execute("ALTER TABLE audit_records DROP CONSTRAINT pk_audit_records")
+    op.execute("ALTER TABLE audit_records RENAME TO audit_records_unpartitioned")
+    op.execute("ALTER SEQUENCE audit_records_id_seq OWNED BY NONE")
+    op.execute(PARTITIONED)
+    op.execute("CREATE TABLE audit_records_default PARTITION OF audit_records DEFAULT")
+    op.execute(ADD_PARTITIONS)
+    oldest, now = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT coalesce(min(occurred_at), now()), now() FROM audit_records_unpartitioned"
+            )
+        )
+        .one()
+    )
+    months = (now.year - oldest.year) * 12 + now.month - oldest.month + 1 + MONTHS_AHEAD
+    op.execute(
+        sa.text("SELECT audit_records_add_partitions(:start, :months)").bindparams(
+            start=oldest, months=months
+        )
+    )
+    op.execute(
+        f"INSERT INTO audit_records ({COLUMNS}, prev_hash, entry_hash)"  # noqa: S608 (constants)
+        f" SELECT {COLUMNS}, decode(prev_hash, 'hex'), decode(entry_hash, 'hex')"
+        " FROM audit_records_unpartitioned ORDER BY id"
+    )
+    op.execute("DROP TABLE audit_records_unpartitioned")
+    op.execute("ALTER SEQUENCE audit_records_id_seq OWNED BY audit_records.id")
+    _indexes()
+    op.execute(APPEND_ONLY_TRIGGER)
+
+
+def downgrade() -> None:
+    if op.get_context().dialect.name != "postgresql":
+        op.drop_index("ix_audit_records_person", table_name="audit_records")
+        _old_indexes()
+        return
+    op.execute("DROP TRIGGER audit_records_append_only ON audit_records")
+    op.execute("ALTER TABLE audit_records RENAME TO audit_records_partitioned")
+    op.execute("ALTER INDEX ix_audit_records_person RENAME TO ix_audit_records_person_0015")
+    op.execute("ALTER INDEX ix_audit_records_unsealed RENAME TO ix_audit_records_unsealed_0015")
+    op.execute(
+        "ALTER TABLE audit_records_partitioned RENAME CONSTRAINT pk_audit_records TO pk_0015"
+    )
+    op.execute("ALTER SEQUENCE audit_records_id_seq OWNED BY NONE")
+    op.execute("CREATE TABLE audit_records (LIKE audit_records_partitioned INCLUDING DEFAULTS)")
+    op.execute("ALTER TABLE audit_records ALTER COLUMN prev_hash TYPE varchar(64)")
+    op.execute("ALTER TABLE audit_records ALTER COLUMN entry_hash TYPE varchar(64)")
+    op.execute(
+        f"INSERT INTO audit_records ({COLUMNS}, prev_hash, entry_hash)"  # noqa: S608 (constants)
+        f" SELECT {COLUMNS}, encode(prev_hash, 'hex'), encode(entry_hash, 'hex')"
+        " FROM audit_records_partitioned ORDER BY id"
+    )
+    op.execute("DROP TABLE audit_records_partitioned")
+    op.execute("DROP FUNCTION audit_records_add_partitions(timestamptz, integer)")
+    op.execute("ALTER SEQUENCE audit_records_id_seq OWNED BY audit_records.id")
+    op.execute("ALTER TABLE audit_records ADD CONSTRAINT pk_audit_records PRIMARY KEY (id)")
+    op.execute(
+        "ALTER TABLE audit_records ADD CONSTRAINT uq_audit_records_chain_seq UNIQUE (chain_seq)"
+    )
+    op.execute(
+        "CREATE INDEX ix_audit_records_unsealed ON audit_records (id) WHERE chain_seq IS NULL"
+    )
+    _old_indexes()
+    op.execute(APPEND_ONLY_TRIGGER)
+
+
+def _old_indexes() -> None:
+    for name, columns in (
+        ("ix_audit_records_subject", ["subject_type", "subject_id"]),
+        ("ix_audit_records_person", ["person_id", "occurred_at"]),
+        ("ix_audit_records_person_kind", ["person_id", "kind", "id"]),
+        ("ix_audit_records_actor_org", ["actor_org_id", "id"]),
+        ("ix_audit_records_action", ["action", "id"]),
+        ("ix_audit_records_kind", ["kind", "id"]),
+        ("ix_audit_records_occurred", ["occurred_at", "id"]),
+    ):
+        op.create_index(name, "audit_records", columns)
