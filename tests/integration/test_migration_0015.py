@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import column, insert, select, table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -30,7 +31,7 @@ from sscard.bootstrap import prepare
 from sscard.core.clock import FixedClock
 from sscard.core.keys import load_key
 from sscard.db.engine import make_engine
-from sscard.db.migrate import upgrade
+from sscard.db.migrate import alembic_config, upgrade
 from tests.integration.test_cli import scratch_database
 
 # Two months of entries: the oldest is months before the migration runs.
@@ -210,3 +211,32 @@ def test_s1_migration_0015_partitions_the_trail_by_month_on_postgresql(at_0012: 
                 conn.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def test_s1_migration_0015_downgrades_with_the_trail_whole(at_0012: str) -> None:
+    before = _chained_trail(at_0012)
+    engine = make_engine(at_0012)
+    try:
+        upgrade(engine)
+        cfg = alembic_config()
+        with engine.connect() as conn, conn.begin():
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0012")
+        with engine.begin() as conn:
+            rows = conn.execute(
+                text("SELECT id, chain_seq, prev_hash, entry_hash FROM audit_records ORDER BY id")
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                (r["id"], r["chain_seq"], r["prev_hash"], r["entry_hash"]) for r in before
+            ]
+            with pytest.raises(DBAPIError, match="append-only"), conn.begin_nested():
+                conn.execute(text("DELETE FROM audit_records"))
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    svc = prepare(at_0012, clock=FixedClock(FIRST + timedelta(days=60)))
+    try:
+        checked = verify(svc.runtime)
+        assert (checked.intact, checked.checked) == (True, ENTRIES)
+    finally:
+        svc.engine.dispose()

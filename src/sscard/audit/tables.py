@@ -91,7 +91,8 @@ class AuditRecord(Base):
         # deduplicated in the index, sorted by id when read).
         Index("ix_audit_records_person", "person_id"),
         # Verification walks the chain in seq order (unique by the sealer's head lock).
-        Index("ix_audit_records_chain_seq", "chain_seq"),
+        # BRIN on PostgreSQL: seqs are given in the order entries were written.
+        Index("ix_audit_records_chain_seq", "chain_seq", postgresql_using="brin"),
         # The sealer's queue: small however large the trail grows.
         Index(
             "ix_audit_records_unsealed",

@@ -19,7 +19,9 @@ order of writing) and the sealer's partial queue of unsealed entries. Dropped: s
 (occurred_at, id) and the unique constraint on ``chain_seq`` (the sealer's lock on the
 chain head gives out each seq once; verification finds a repeated one).
 
-SQLite keeps one table, its key, its hex hashes and its triggers; only its indexes change.
+SQLite keeps one table, its key and its hex hashes; its indexes change as above (the
+table is rebuilt to lose the unique constraint, and migration 0007's triggers made
+again).
 
 Revision ID: 0015
 Revises: 0012
@@ -123,11 +125,68 @@ def _indexes() -> None:
     )
 
 
+# Migration 0007's SQLite triggers, recreated after the table is rebuilt.
+_KEPT = (
+    "id",
+    "occurred_at",
+    "kind",
+    "actor_staff_id",
+    "actor_org_id",
+    "actor_person_id",
+    "source",
+    "channel",
+    "action",
+    "subject_type",
+    "subject_id",
+    "person_id",
+    "detail",
+)
+SQLITE_SEAL_ONLY = f"""
+CREATE TRIGGER audit_records_no_update
+BEFORE UPDATE ON audit_records
+WHEN NOT (
+    OLD.chain_seq IS NULL AND OLD.prev_hash IS NULL AND OLD.entry_hash IS NULL
+    AND NEW.chain_seq IS NOT NULL AND NEW.prev_hash IS NOT NULL AND NEW.entry_hash IS NOT NULL
+    AND {" AND ".join(f"NEW.{c} IS OLD.{c}" for c in _KEPT)}
+)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_records is append-only: UPDATE refused');
+END
+"""
+SQLITE_NO_DELETE = """
+CREATE TRIGGER audit_records_no_delete
+BEFORE DELETE ON audit_records
+BEGIN
+    SELECT RAISE(ABORT, 'audit_records is append-only: DELETE refused');
+END
+"""
+
+
+def _sqlite_upgrade() -> None:
+    for name in OLD_INDEXES[:-1]:
+        op.drop_index(name, table_name="audit_records")
+    # Dropping the unique constraint rebuilds the table, and its triggers with it.
+    with op.batch_alter_table("audit_records", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_audit_records_chain_seq", type_="unique")
+    op.execute(SQLITE_SEAL_ONLY)
+    op.execute(SQLITE_NO_DELETE)
+    op.create_index("ix_audit_records_person", "audit_records", ["person_id"])
+    op.create_index("ix_audit_records_chain_seq", "audit_records", ["chain_seq"])
+
+
+def _sqlite_downgrade() -> None:
+    op.drop_index("ix_audit_records_chain_seq", table_name="audit_records")
+    op.drop_index("ix_audit_records_person", table_name="audit_records")
+    with op.batch_alter_table("audit_records", schema=None) as batch_op:
+        batch_op.create_unique_constraint("uq_audit_records_chain_seq", ["chain_seq"])
+    op.execute(SQLITE_SEAL_ONLY)
+    op.execute(SQLITE_NO_DELETE)
+    _old_indexes()
+
+
 def upgrade() -> None:
     if op.get_context().dialect.name != "postgresql":
-        for name in OLD_INDEXES[:-1]:
-            op.drop_index(name, table_name="audit_records")
-        op.create_index("ix_audit_records_person", "audit_records", ["person_id"])
+        _sqlite_upgrade()
         return
     op.execute("DROP TRIGGER audit_records_append_only ON audit_records")
     for name in OLD_INDEXES:
@@ -167,8 +226,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_context().dialect.name != "postgresql":
-        op.drop_index("ix_audit_records_person", table_name="audit_records")
-        _old_indexes()
+        _sqlite_downgrade()
         return
     op.execute("DROP TRIGGER audit_records_append_only ON audit_records")
     op.execute("ALTER TABLE audit_records RENAME TO audit_records_partitioned")
