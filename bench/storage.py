@@ -4,10 +4,13 @@ A scratch PostgreSQL database is migrated; ``--cardholders`` persons are driven 
 the project's own services: registered, an individual application issued, corrected,
 returned and checked (the card is ordered), the card produced, picked up and activated
 at an outlet, the record inquired once at a service point (one access-log entry), and
-every fourth card reported lost orally and the report cancelled. The sweeper and the
-event deliverer run as in production, a second time after the event retention period
-has passed; then VACUUM ANALYZE, and each table's size (heap, indexes, TOAST) is
-printed divided by the number of cardholders. The database is dropped afterwards.
+every fourth card reported lost orally and the report cancelled. After every
+``--vacuum-every`` cardholders the background runs as in production: the sweeper
+(which also seals the audit trail and makes its month partitions), the event deliverer
+and VACUUM ANALYZE (autovacuum's part, so freed space is reused as it would be). At the
+end the clock passes the event retention period and the background runs once more;
+then each table's size (heap, indexes, TOAST; a partitioned table's partitions summed)
+is printed divided by the number of cardholders. The database is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine, make_url
@@ -31,11 +34,13 @@ from sscard.access.tables import Staff
 from sscard.applications import service as applications
 from sscard.audit.access_log import log_inquiries
 from sscard.audit.verification import verify
-from sscard.bootstrap import prepare
+from sscard.bootstrap import Service, prepare
 from sscard.cards import loss
 from sscard.cards import service as cards
 from sscard.core.clock import FixedClock
 from sscard.core.ids import luhn_complete, make_citizen_id
+from sscard.db.engine import make_engine
+from sscard.db.migrate import upgrade
 from sscard.events.delivery import deliver
 from sscard.events.fanout import retention
 from sscard.jobs.sweeper import sweep
@@ -170,26 +175,55 @@ def _life(rt: Runtime, p: Staffed, n: int, card_id: int) -> None:
             loss.cancel_loss_report(uow, rt, actor=p.outlet, card_id=card_id)
 
 
-def drive(rt: Runtime, clock: FixedClock, n: int, log: Log) -> None:
-    """``n`` cardholders through a card's ordinary life, with sweeps and deliveries."""
+def vacuum(engine: Engine) -> None:
+    """VACUUM ANALYZE every table, as autovacuum does in the background."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+
+
+def _background(rt: Runtime, engine: Engine) -> None:
+    """What runs beside the requests: the sweeper (sealing too), delivery, autovacuum."""
+    sweep(rt)
+    deliver(rt)
+    vacuum(engine)
+
+
+def add_partitions_from(engine: Engine, start: datetime) -> None:
+    """The audit trail's month partitions from ``start`` on, where the schema has them.
+
+    The migration makes them from the database's today; the bench's clock starts
+    earlier, so its first months are made here as the migration would have made them.
+    """
+    with engine.begin() as conn:
+        found = conn.scalar(
+            text("SELECT to_regprocedure('audit_records_add_partitions(timestamptz, integer)')")
+        )
+        if found is not None:
+            conn.execute(text("SELECT audit_records_add_partitions(:s, 4)"), {"s": start})
+
+
+def drive(svc: Service, clock: FixedClock, n: int, every: int, log: Log) -> None:
+    """``n`` cardholders through a card's ordinary life; after each ``every`` of them the
+    background jobs run (sweeper, delivery, VACUUM), so that space freed by one group's
+    updates is reused by the next, as autovacuum lets it be in production."""
+    rt = svc.runtime
     parties = _parties(rt)
     card_ids = []
     for i in range(1, n + 1):
         card_ids.append(_order(rt, parties, i))
-        if i % 500 == 0:
+        if i % every == 0:
+            _background(rt, svc.engine)
             log(f"ordered {i} cards")
     clock.advance(timedelta(days=60))  # past every card's ready day (30 working days)
-    sweep(rt)
-    deliver(rt)
+    _background(rt, svc.engine)
     for i, card_id in enumerate(card_ids, start=1):
         _life(rt, parties, i, card_id)
-        if i % 500 == 0:
+        if i % every == 0:
+            _background(rt, svc.engine)
             log(f"{i} cards active")
-    sweep(rt)
-    deliver(rt)
+    _background(rt, svc.engine)
     clock.advance(retention() + timedelta(days=1))  # delivered events leave after it
-    sweep(rt)
-    deliver(rt)
+    _background(rt, svc.engine)
 
 
 SIZES = """
@@ -242,6 +276,9 @@ def report(engine: Engine, n: int) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__)
     p.add_argument("--cardholders", type=int, default=2000, help="persons driven through")
+    p.add_argument(
+        "--vacuum-every", type=int, default=200, help="cardholders between background runs"
+    )
     p.add_argument("--admin-url", default=ADMIN_URL, help="a PostgreSQL database to connect to")
     return p.parse_args(argv)
 
@@ -257,19 +294,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with scratch_databases(admin_url, [name], log):
             clock = FixedClock(START)
-            svc = prepare(
-                admin_url.set(database=name).render_as_string(hide_password=False), clock=clock
-            )
+            url = admin_url.set(database=name).render_as_string(hide_password=False)
+            engine = make_engine(url)
+            upgrade(engine)
+            add_partitions_from(engine, START)
+            engine.dispose()
+            svc = prepare(url, clock=clock)
             try:
-                drive(svc.runtime, clock, args.cardholders, log)
+                drive(svc, clock, args.cardholders, args.vacuum_every, log)
                 checked = verify(svc.runtime)
                 if not (checked.intact and checked.complete):
                     raise RuntimeError(f"the audit chain does not verify: {checked.broken}")
                 log(f"audit chain intact: {checked.checked} entries verified")
-                with svc.engine.connect() as conn:
-                    conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                        text("VACUUM ANALYZE")
-                    )
+                vacuum(svc.engine)
                 report(svc.engine, args.cardholders)
             finally:
                 svc.engine.dispose()

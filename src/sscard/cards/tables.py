@@ -81,7 +81,7 @@ class CardTransition(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))  # no query by it
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
@@ -102,7 +102,7 @@ class Fee(Base):
     __tablename__ = "fees"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))  # no query by it
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), index=True)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     basis: Mapped[str] = mapped_column(String(24))

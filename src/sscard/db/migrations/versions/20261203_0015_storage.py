@@ -19,6 +19,9 @@ order of writing) and the sealer's partial queue of unsealed entries. Dropped: s
 (occurred_at, id) and the unique constraint on ``chain_seq`` (the sealer's lock on the
 chain head gives out each seq once; verification finds a repeated one).
 
+``card_transitions`` and ``fees`` lose their index on ``person_id``: no query reads
+them by person (a card's history is read by card).
+
 SQLite keeps one table, its key and its hex hashes; its indexes change as above (the
 table is rebuilt to lose the unique constraint, and migration 0007's triggers made
 again).
@@ -184,7 +187,16 @@ def _sqlite_downgrade() -> None:
     _old_indexes()
 
 
+# Per-card tables: indexes no query uses (a card's history is read by card).
+UNUSED = (
+    ("ix_card_transitions_person_id", "card_transitions", "person_id"),
+    ("ix_fees_person_id", "fees", "person_id"),
+)
+
+
 def upgrade() -> None:
+    for name, table, _ in UNUSED:
+        op.drop_index(name, table_name=table)
     if op.get_context().dialect.name != "postgresql":
         _sqlite_upgrade()
         return
@@ -225,6 +237,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for name, table, column in UNUSED:
+        op.create_index(name, table, [column])
     if op.get_context().dialect.name != "postgresql":
         _sqlite_downgrade()
         return
