@@ -271,6 +271,16 @@ def report(engine: Engine, n: int) -> None:
         sums = [a + b for a, b in zip(sums, values, strict=True)]
         print(f"{name:32} " + " ".join(f"{v / n:9.1f}" for v in values))
     print(f"{'all tables':32} " + " ".join(f"{v / n:9.1f}" for v in sums))
+    print("audit entries: per cardholder, and mean bytes of a stored row (with its item pointer)")
+    with engine.connect() as conn:
+        for kind, count, mean in conn.execute(text(ENTRIES)):
+            print(f"  {kind:30} {count / n:9.2f} {float(mean):9.1f}")
+
+
+ENTRIES = """
+SELECT kind, count(*), avg(pg_column_size(a.*) + 4)
+FROM audit_records a GROUP BY kind ORDER BY kind
+"""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -20,7 +20,9 @@ order of writing) and the sealer's partial queue of unsealed entries. Dropped: s
 chain head gives out each seq once; verification finds a repeated one).
 
 ``card_transitions`` and ``fees`` lose their index on ``person_id``: no query reads
-them by person (a card's history is read by card).
+them by person (a card's history is read by card). The cards' deadline indexes on
+``(state, due column)`` for a column set only for a while (oral report lapse, waiting at
+the outlet, a unit's hand-out) become partial indexes of the cards it is set for.
 
 SQLite keeps one table, its key and its hex hashes; its indexes change as above (the
 table is rebuilt to lose the unique constraint, and migration 0007's triggers made
@@ -194,9 +196,26 @@ UNUSED = (
 )
 
 
+# Card deadlines set only for a while: a partial index of the cards they are set for.
+SET_FOR_A_WHILE = (
+    ("ix_cards_state_lapse", "oral_loss_lapses_at"),
+    ("ix_cards_state_outlet_since", "at_outlet_since"),
+    ("ix_cards_state_handout_due", "handout_due"),
+)
+
+
 def upgrade() -> None:
     for name, table, _ in UNUSED:
         op.drop_index(name, table_name=table)
+    for name, column in SET_FOR_A_WHILE:
+        op.drop_index(name, table_name="cards")
+        op.create_index(
+            f"ix_cards_{column}",
+            "cards",
+            [column],
+            postgresql_where=sa.text(f"{column} IS NOT NULL"),
+            sqlite_where=sa.text(f"{column} IS NOT NULL"),
+        )
     if op.get_context().dialect.name != "postgresql":
         _sqlite_upgrade()
         return
@@ -239,6 +258,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, column in UNUSED:
         op.create_index(name, table, [column])
+    for name, column in SET_FOR_A_WHILE:
+        op.drop_index(f"ix_cards_{column}", table_name="cards")
+        op.create_index(name, "cards", ["state", column])
     if op.get_context().dialect.name != "postgresql":
         _sqlite_downgrade()
         return
