@@ -246,31 +246,32 @@ FROM pg_partition_tree(CAST(:t AS regclass)) p JOIN pg_class c ON c.oid = p.reli
 """
 
 
-def sizes(engine: Engine) -> list[tuple[str, int, int, int, int]]:
-    """Each table's (name, heap, indexes, toast, total) bytes; a partitioned table's
-    partitions are summed into it."""
+def sizes(engine: Engine) -> list[tuple[str, int, int, int, int, int]]:
+    """Each table's (name, rows, heap, indexes, toast, total bytes); a partitioned
+    table's partitions are summed into it."""
     with engine.connect() as conn:
         rows = conn.execute(text(SIZES)).all()
         out = []
         for name, *own, kind in rows:
             measured = conn.execute(text(PARTITIONS), {"t": name}).one() if kind == "p" else own
             heap, indexes, toast, total = (int(v) for v in measured)
-            out.append((name, heap, indexes, toast, total))
-    return sorted(out, key=lambda r: -r[4])
+            count = conn.scalar(text(f'SELECT count(*) FROM "{name}"'))  # noqa: S608 (catalog)
+            out.append((name, int(count or 0), heap, indexes, toast, total))
+    return sorted(out, key=lambda r: -r[5])
 
 
 def report(engine: Engine, n: int) -> None:
-    """Print bytes per cardholder by table, largest first."""
+    """Print rows and bytes per cardholder by table, largest first."""
     rows = sizes(engine)
     print(f"bytes per cardholder ({n} cardholders), after VACUUM ANALYZE")
-    print(f"{'table':32} {'heap':>9} {'indexes':>9} {'toast':>9} {'total':>9}")
-    sums = [0, 0, 0, 0]
+    print(f"{'table':24} {'rows':>7} {'heap':>9} {'indexes':>9} {'toast':>9} {'total':>9}")
+    sums = [0, 0, 0, 0, 0]
     for name, *values in rows:
-        if values[3] == 0:
+        if values[4] == 0:
             continue
         sums = [a + b for a, b in zip(sums, values, strict=True)]
-        print(f"{name:32} " + " ".join(f"{v / n:9.1f}" for v in values))
-    print(f"{'all tables':32} " + " ".join(f"{v / n:9.1f}" for v in sums))
+        print(f"{name:24} {values[0] / n:7.2f} " + " ".join(f"{v / n:9.1f}" for v in values[1:]))
+    print(f"{'all tables':24} {'':7} " + " ".join(f"{v / n:9.1f}" for v in sums[1:]))
     print("audit entries: per cardholder, and mean bytes of a stored row (with its item pointer)")
     with engine.connect() as conn:
         for kind, count, mean in conn.execute(text(ENTRIES)):

@@ -22,7 +22,9 @@ chain head gives out each seq once; verification finds a repeated one).
 ``card_transitions`` and ``fees`` lose their index on ``person_id``: no query reads
 them by person (a card's history is read by card). The cards' deadline indexes on
 ``(state, due column)`` for a column set only for a while (oral report lapse, waiting at
-the outlet, a unit's hand-out) become partial indexes of the cards it is set for.
+the outlet, a unit's hand-out) become partial indexes of the cards it is set for. The
+outbox's replay indexes become partial (only events with the party's column), and its
+retention index on ``occurred_at`` a BRIN index on PostgreSQL.
 
 SQLite keeps one table, its key and its hex hashes; its indexes change as above (the
 table is rebuilt to lose the unique constraint, and migration 0007's triggers made
@@ -61,22 +63,23 @@ OLD_INDEXES = (
     "ix_audit_records_unsealed",
 )
 
+# Fixed-width columns first: no alignment padding between them and the text ones.
 PARTITIONED = """
 CREATE TABLE audit_records (
     id bigint NOT NULL DEFAULT nextval('audit_records_id_seq'),
     occurred_at timestamp with time zone NOT NULL,
-    kind varchar(12) NOT NULL DEFAULT 'change',
     actor_staff_id bigint,
     actor_org_id bigint,
     actor_person_id bigint,
+    subject_id bigint,
+    person_id bigint,
+    chain_seq bigint,
+    kind varchar(12) NOT NULL DEFAULT 'change',
     source varchar(64) NOT NULL DEFAULT 'system',
     channel varchar(20) NOT NULL,
     action varchar(48) NOT NULL,
     subject_type varchar(32) NOT NULL,
-    subject_id bigint,
-    person_id bigint,
     detail json NOT NULL,
-    chain_seq bigint,
     prev_hash bytea,
     entry_hash bytea,
     CONSTRAINT pk_audit_records PRIMARY KEY (id, occurred_at)
@@ -204,7 +207,42 @@ SET_FOR_A_WHILE = (
 )
 
 
+# The outbox: replay indexes of the events that have the party's column; retention by
+# a BRIN index on PostgreSQL (events are written in time order).
+REPLAY_SCOPES = (("bank", "bank_code"), ("unit", "unit_org_id"), ("actor", "actor_org_id"))
+
+
+def _outbox_upgrade() -> None:
+    for name, column in REPLAY_SCOPES:
+        op.drop_index(f"ix_outbox_events_{name}_seq", table_name="outbox_events")
+        op.create_index(
+            f"ix_outbox_events_{name}_seq",
+            "outbox_events",
+            [column, "seq"],
+            postgresql_where=sa.text(f"{column} IS NOT NULL"),
+            sqlite_where=sa.text(f"{column} IS NOT NULL"),
+        )
+    if op.get_context().dialect.name == "postgresql":
+        op.drop_index("ix_outbox_events_occurred_at", table_name="outbox_events")
+        op.create_index(
+            "ix_outbox_events_occurred_at",
+            "outbox_events",
+            ["occurred_at"],
+            postgresql_using="brin",
+        )
+
+
+def _outbox_downgrade() -> None:
+    for name, column in REPLAY_SCOPES:
+        op.drop_index(f"ix_outbox_events_{name}_seq", table_name="outbox_events")
+        op.create_index(f"ix_outbox_events_{name}_seq", "outbox_events", [column, "seq"])
+    if op.get_context().dialect.name == "postgresql":
+        op.drop_index("ix_outbox_events_occurred_at", table_name="outbox_events")
+        op.create_index("ix_outbox_events_occurred_at", "outbox_events", ["occurred_at"])
+
+
 def upgrade() -> None:
+    _outbox_upgrade()
     for name, table, _ in UNUSED:
         op.drop_index(name, table_name=table)
     for name, column in SET_FOR_A_WHILE:
@@ -256,6 +294,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _outbox_downgrade()
     for name, table, column in UNUSED:
         op.create_index(name, table, [column])
     for name, column in SET_FOR_A_WHILE:
