@@ -49,6 +49,7 @@ SWEEP_JOBS = (
     "idempotency_keys_pruned",
     "sessions_pruned",
     "events_pruned",
+    "audit_partitions_added",
     "audit_sealed",
 )
 
@@ -339,7 +340,9 @@ def test_sweep_at_a_moment_prints_every_job_count(db_url: str) -> None:
     counts = sweep_counts(result.stdout)
     sealed = counts.pop("audit_sealed")  # the policy's installation is audited, then sealed
     assert sealed > 0
-    assert counts == dict.fromkeys(SWEEP_JOBS[:-1], 0) | {"total": sealed}
+    # PostgreSQL: the months from January 2027 on that the migration did not make.
+    added = counts.pop("audit_partitions_added")
+    assert counts == dict.fromkeys(SWEEP_JOBS[:-2], 0) | {"total": sealed + added}
 
 
 @pytest.mark.parametrize(

@@ -271,8 +271,8 @@ class Look:
 def access_log(s: Session, *, person_id: int, after: str | None, limit: int) -> Page[Look]:
     """Who inquired, changed or saw in full the person's record: newest first, by cursor.
 
-    One index range scan per kind on ``(person_id, kind, id)``, each already in id
-    order and stopping after a page, merged here; then the page's organizations.
+    One lookup per kind on the ``person_id`` index (a person has few entries, sorted by
+    id and cut at a page), merged here; then the page's organizations.
     """
     check_limit(limit)
     cursor = decode_cursor(after)

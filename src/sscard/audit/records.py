@@ -25,7 +25,12 @@ def list_records(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Page[AuditRecord]:
-    """Audit records, newest first by cursor, filtered (each filter has its index)."""
+    """Audit records, newest first by cursor, filtered.
+
+    Indexed: ``person_id``, and the key for the order; on PostgreSQL ``since``/``until``
+    choose the month partitions. The other filters are checked while walking the key
+    newest first (the trail keeps only the indexes its frequent queries need).
+    """
     check_limit(limit)
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
@@ -33,8 +38,6 @@ def list_records(
     if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until", field="since")
     q = select(AuditRecord)
-    # Indexes: (person_id, kind, id), (actor_org_id, id), (action, id), (kind, id),
-    # (occurred_at, id); the primary key orders the rest.
     if person_id is not None:
         q = q.where(AuditRecord.person_id == person_id)
     if actor_org_id is not None:

@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sscard.audit.chain import GENESIS, KEY_NAME, ChainEntry, link
-from sscard.audit.tables import AuditChainHead, AuditRecord
+from sscard.audit.tables import AuditChainHead, AuditRecord, ChainHash
 from sscard.core.keys import load_key
+from sscard.db.base import UTCDateTime, table
 from sscard.db.engine import is_postgres
 from sscard.runtime import Runtime
 
@@ -80,14 +81,16 @@ def lock_head(s: Session) -> tuple[int, str]:
     return int(row.last_seq), str(row.last_hash)
 
 
+_T = table(AuditRecord)
+# ``occurred_at`` picks the entry's month partition on PostgreSQL.
 _SEAL = (
-    update(AuditRecord.__table__)  # type: ignore[arg-type]
-    .where(AuditRecord.__table__.c.id == bindparam("b_id"))
-    .where(AuditRecord.__table__.c.chain_seq.is_(None))
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), _T.c.occurred_at == bindparam("b_at", type_=UTCDateTime()))
+    .where(_T.c.chain_seq.is_(None))
     .values(
         chain_seq=bindparam("b_seq"),
-        prev_hash=bindparam("b_prev"),
-        entry_hash=bindparam("b_hash"),
+        prev_hash=bindparam("b_prev", type_=ChainHash()),
+        entry_hash=bindparam("b_hash", type_=ChainHash()),
     )
 )
 
@@ -108,8 +111,14 @@ def seal_batch(s: Session, *, key: bytes, now: datetime, size: int = SEAL_BATCH)
     result = s.execute(
         _SEAL,
         [
-            {"b_id": x.id, "b_seq": x.chain_seq, "b_prev": x.prev_hash, "b_hash": x.entry_hash}
-            for x in sealed
+            {
+                "b_id": x.id,
+                "b_at": row.occurred_at,
+                "b_seq": x.chain_seq,
+                "b_prev": x.prev_hash,
+                "b_hash": x.entry_hash,
+            }
+            for x, row in zip(sealed, rows, strict=True)
         ],
     )
     changed = int(result.rowcount)  # type: ignore[attr-defined]

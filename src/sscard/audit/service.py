@@ -104,6 +104,11 @@ class AuditRow:
     kind: AuditKind = AuditKind.CHANGE
 
 
+def slim(detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail as stored: keys whose value is None are left out (absent reads as None)."""
+    return {k: v for k, v in detail.items() if v is not None}
+
+
 def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
     """Add ``rows`` with one INSERT, and their partner events with one more (never commits).
 
@@ -111,6 +116,7 @@ def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
     """
     if not rows:
         return
+    details = [slim(r.detail) for r in rows]
     _INSERT.run_many(
         session,
         [
@@ -126,12 +132,12 @@ def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
                 "subject_type": r.subject_type,
                 "subject_id": r.subject_id,
                 "person_id": r.person_id,
-                "detail": r.detail,
+                "detail": detail,
             }
-            for r in rows
+            for r, detail in zip(rows, details, strict=True)
         ],
     )
-    changes = [r for r in rows if r.kind is AuditKind.CHANGE]
+    changes = [(r, d) for r, d in zip(rows, details, strict=True) if r.kind is AuditKind.CHANGE]
     if changes:  # their partner events, in one more INSERT
         outbox.stage_many(
             session,
@@ -143,9 +149,9 @@ def record_rows(session: Session, rows: Sequence[AuditRow]) -> None:
                     "subject_id": r.subject_id,
                     "person_id": r.person_id,
                     "actor_org_id": r.actor.org_id,
-                    "detail": r.detail,
+                    "detail": detail,
                 }
-                for r in changes
+                for r, detail in changes
             ),
         )
 

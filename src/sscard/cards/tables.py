@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sscard.core.protect import BANK_CARD_NUMBER, SOCIAL
 from sscard.db.base import Base, BigId
 from sscard.db.types import EncryptedString, blind_index, keep_blind_index
+
+SET_FOR_A_WHILE = ("oral_loss_lapses_at", "at_outlet_since", "handout_due")
 
 
 class Card(Base):
@@ -57,11 +59,19 @@ class Card(Base):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        # Deadline sweeps: each scans one state by its due column.
-        Index("ix_cards_state_lapse", "state", "oral_loss_lapses_at"),
-        Index("ix_cards_state_outlet_since", "state", "at_outlet_since"),
+        # Deadline sweeps: each scans its due column. A due column set only for a while
+        # (an oral report, a card waiting at the outlet, a unit's hand-out) has a partial
+        # index of the cards it is set for: ``col < :t`` implies ``col IS NOT NULL``.
+        *(
+            Index(
+                f"ix_cards_{column}",
+                column,
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{column} IS NOT NULL"),
+            )
+            for column in SET_FOR_A_WHILE
+        ),
         Index("ix_cards_state_received", "state", "received_at"),
-        Index("ix_cards_state_handout_due", "state", "handout_due"),
         # A bank's or a unit's card list walks its cards by id (cursor pagination, S-1).
         Index("ix_cards_bank_id", "bank_code", "id"),
         # A bank's own customers (S-1 scope of GET /persons): a semi-join walks it in
@@ -81,7 +91,7 @@ class CardTransition(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))  # no query by it
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
@@ -102,7 +112,7 @@ class Fee(Base):
     __tablename__ = "fees"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))  # no query by it
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), index=True)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     basis: Mapped[str] = mapped_column(String(24))

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from sscard.db.base import Base, BigId
 
+REPLAY_SCOPES = (("bank", "bank_code"), ("unit", "unit_org_id"), ("actor", "actor_org_id"))
+
 
 class OutboxEvent(Base):
     """One partner event, written in the same transaction as the change it reports.
@@ -44,11 +46,21 @@ class OutboxEvent(Base):
             postgresql_where=text("fanned_out_at IS NULL"),
             sqlite_where=text("fanned_out_at IS NULL"),
         ),
-        # Replay (GET /events) per party: a bank's, a unit's, an actor's events in order.
-        Index("ix_outbox_events_bank_seq", "bank_code", "seq"),
-        Index("ix_outbox_events_unit_seq", "unit_org_id", "seq"),
-        Index("ix_outbox_events_actor_seq", "actor_org_id", "seq"),
-        Index("ix_outbox_events_occurred_at", "occurred_at"),
+        # Replay (GET /events) per party: a bank's, a unit's, an actor's events in order;
+        # partial, as ``col = :party`` implies ``col IS NOT NULL`` (many events have no
+        # unit, some no bank or acting organization).
+        *(
+            Index(
+                f"ix_outbox_events_{name}_seq",
+                column,
+                "seq",
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{column} IS NOT NULL"),
+            )
+            for name, column in REPLAY_SCOPES
+        ),
+        # Retention: BRIN on PostgreSQL, as events are written in time order.
+        Index("ix_outbox_events_occurred_at", "occurred_at", postgresql_using="brin"),
     )
 
 

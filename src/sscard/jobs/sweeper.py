@@ -23,6 +23,7 @@ from sscard.access.model import SYSTEM
 from sscard.access.tables import AuthSession
 from sscard.applications.model import BatchState
 from sscard.applications.tables import Batch
+from sscard.audit.partitions import partitions_job
 from sscard.audit.sealer import seal_job
 from sscard.audit.service import record_many
 from sscard.cards.model import TRANSITIONS, Action, CardState, add_months, sources_of
@@ -388,6 +389,7 @@ JOBS: dict[str, Job] = {
     "idempotency_keys_pruned": prune_idempotency_keys,
     "sessions_pruned": prune_sessions,
     "events_pruned": prune_outbox,
+    "audit_partitions_added": partitions_job,
     # Last, so that it also seals the audit records of the jobs above.
     "audit_sealed": seal_job,
 }
