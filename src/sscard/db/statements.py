@@ -97,7 +97,7 @@ class Prepared:
         conn.dispatch.before_cursor_execute(conn, None, form.sql, bound, None, False)
         try:
             cursor = raw.execute(form.sql, bound)
-            fetched: Sequence[Any] = cursor.fetchall() if cursor.description else ()
+            fetched: Sequence[Any] = cursor.fetchall() if form.row is not None else ()
         except conn.dialect.loaded_dbapi.Error as exc:
             raise translated(conn, exc, form.sql, bound) from exc
         if form.row is None:
