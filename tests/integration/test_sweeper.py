@@ -205,3 +205,53 @@ def test_v_4_audit_names_only_persons_whose_old_card_was_restricted(world: World
             .where(AuditRecord.action == "person.old_medical_card_restricted")
         )
     assert audits == 0
+
+
+def test_l_1_lapse_by_the_sweeper_is_recorded_like_a_move_at_the_counter(world: World) -> None:
+    """One writer: a lapsed report leaves the same traces as a cancelled one (L-1, L-3)."""
+    swept, cancelled = world.card(CardState.ACTIVE), world.card(CardState.ACTIVE)
+    for card in (swept, cancelled):
+        with world.rt.uow() as uow:
+            loss.report_loss_oral(
+                uow,
+                world.rt,
+                actor=world.actor(OrgKind.OUTLET, "ICBC"),
+                card_id=card.id,
+                channel="bank_phone",
+            )
+    with world.rt.uow() as uow:
+        loss.cancel_loss_report(
+            uow, world.rt, actor=world.actor(OrgKind.OUTLET, "ICBC"), card_id=cancelled.id
+        )
+    world.advance(days=6)
+    assert sweep(world.rt).counts["oral_report_lapsed"] == 1
+    for card in (swept, cancelled):
+        after = world.reload(card)
+        assert after.state == CardState.ACTIVE
+        assert (after.state_before_loss, after.loss_reported_at, after.oral_loss_lapses_at) == (
+            None,
+            None,
+            None,
+        )
+    with world.rt.uow() as uow:
+        s = uow.session
+        last = s.scalars(
+            select(CardTransition)
+            .where(CardTransition.card_id == swept.id)
+            .order_by(CardTransition.id.desc())
+        ).first()
+        audited = s.scalars(
+            select(AuditRecord).where(
+                AuditRecord.subject_type == "card",
+                AuditRecord.subject_id == swept.id,
+                AuditRecord.action == "card.oral_report_lapse",
+            )
+        ).one()
+    assert last is not None
+    assert (last.from_state, last.to_state, last.channel) == ("lost_oral", "active", "system")
+    assert audited.detail == {
+        "from": "lost_oral",
+        "to": "active",
+        "reason": "oral_report_lapsed",
+        "transition_id": last.id,
+    }
