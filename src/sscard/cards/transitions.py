@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,6 +18,7 @@ from sscard.cards.model import Action, CardState, MoveEffect, decide_move
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.errors import Conflict, NotFound
 from sscard.db.engine import is_postgres
+from sscard.db.moves import MoveGroup, update_moves
 from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.runtime import Runtime
 
@@ -95,32 +96,28 @@ def write_moves(
 ) -> Written:
     """Record decided card moves, for one card or a sweeper's batch alike (never commits).
 
-    One UPDATE per kind of move (from, to and field changes: one or two in a batch),
-    guarded by the state the move was decided from; one INSERT of transition rows, one
+    One UPDATE for all (each kind of move guarded by the state it was decided from,
+    ``update_moves``), one INSERT of transition rows, one
     of audit records (and their partner events), and one ``CardsMoved`` to the bank.
     ``extra`` holds column values a job sets besides the move's own (D-2's
     ``at_outlet_since``). With ``card`` (a move of that one loaded card) the card object
     is brought up to date and the transition is returned as an ORM object.
     """
-    groups: dict[tuple[Any, ...], list[CardMovePlan]] = defaultdict(list)
+    kinds: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for m in moves:
         e = m.effect
-        groups[(e.action, e.from_state, e.to_state, e.changes)].append(m)
-    moved: dict[int, int] = {}
-    for (_, source, target, changes), group in groups.items():
-        values = {**dict(changes), **(extra or {}), "state": target.value}
-        rows = session.execute(
-            update(Card)
-            .where(Card.id.in_([m.card_id for m in group]), Card.state == source.value)
-            .values(**values, version=Card.version + 1)
-            .returning(Card.id, Card.version)
-            .execution_options(synchronize_session=False)
-        ).all()
-        moved.update((r.id, r.version) for r in rows)
-        if card is not None and card.id in moved:
-            for key, value in values.items():
-                set_committed_value(card, key, value)
-            set_committed_value(card, "version", moved[card.id])
+        kinds[(e.from_state, e.to_state, e.changes)].append(m.card_id)
+    groups = [
+        MoveGroup(ids, source.value, {**dict(changes), **(extra or {}), "state": target.value})
+        for (source, target, changes), ids in kinds.items()
+    ]
+    rows = update_moves(session, Card, groups, Card.id, Card.version)
+    moved = {r.id: r.version for r in rows}
+    if card is not None and card.id in moved:
+        (group,) = groups
+        for key, value in group.values.items():
+            set_committed_value(card, key, value)
+        set_committed_value(card, "version", moved[card.id])
     done = [m for m in moves if m.card_id in moved]
     if card is not None and not done:
         raise Conflict("the card was changed meanwhile: try again", card_id=card.id)

@@ -1,0 +1,75 @@
+"""One UPDATE for a batch of state moves that differ from row to row.
+
+A batch of decided moves falls into a few kinds (from, to and the fields each kind
+sets): a sweeper's lapse sends some cards back to ``active`` and others to
+``received``. ``update_moves`` applies them all in one statement: each column any kind
+sets becomes a ``CASE`` over the kinds, each kind is guarded by the state it was decided
+from, and on PostgreSQL each kind's ids travel as one array parameter (``= ANY``), so
+the statement's text depends on the kinds, never on the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Row, and_, any_, bindparam, case, or_, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from sscard.db.engine import is_postgres
+
+
+@dataclass(frozen=True)
+class MoveGroup:
+    """Rows ``ids`` in state ``source`` take ``values`` (their new state among them)."""
+
+    ids: Sequence[int]
+    source: str
+    values: dict[str, Any]
+
+
+def update_moves(
+    session: Session,
+    model: Any,
+    groups: Sequence[MoveGroup],
+    *returning: Any,
+    state: str = "state",
+) -> Sequence[Row[Any]]:
+    """Apply every group in one UPDATE, bump the rows' version, and return ``returning``
+    of the rows really moved (a row no longer in its group's ``source`` is left alone)."""
+    groups = [g for g in groups if g.ids]
+    if not groups:
+        return []
+    pg = is_postgres(session)
+    columns = model.__table__.c
+    key: ColumnElement[int] = model.id
+
+    def among(ids: Sequence[int]) -> ColumnElement[bool]:
+        if pg:
+            return key == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
+        return key.in_(list(ids))
+
+    def value(name: str, v: Any) -> Any:
+        return bindparam(None, v, type_=columns[name].type)
+
+    names = list(dict.fromkeys(n for g in groups for n in g.values))
+    assignments: dict[str, Any] = {}
+    for name in names:
+        setting = [g for g in groups if name in g.values]
+        if len(groups) == 1:
+            assignments[name] = value(name, setting[0].values[name])
+        else:
+            assignments[name] = case(
+                *((among(g.ids), value(name, g.values[name])) for g in setting),
+                else_=getattr(model, name),
+            )
+    where = or_(*(and_(among(g.ids), getattr(model, state) == g.source) for g in groups))
+    return session.execute(
+        update(model)
+        .where(where)
+        .values(**assignments, version=model.version + 1)
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    ).all()
