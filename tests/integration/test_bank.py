@@ -134,12 +134,16 @@ def test_c_1_production_opens_an_issued_account_with_the_bank_s_own_data(world: 
     assert account.password_hash is None
     assert _actions(world, account) == ["open"]
     with world.rt.uow() as uow:
-        audited = uow.session.scalars(
-            select(AuditRecord.action).where(
-                AuditRecord.subject_type == "bank_account", AuditRecord.subject_id == account.id
+        recorded = uow.session.execute(
+            select(BankAccountEvent.bank_code, BankAccountEvent.channel).where(
+                BankAccountEvent.account_id == account.id
             )
         ).all()
-    assert audited == ["bank_account.open"]
+        audited = uow.session.scalars(
+            select(AuditRecord.action).where(AuditRecord.subject_type == "bank_account")
+        ).all()
+    assert [tuple(r) for r in recorded] == [("ICBC", "center_message")]  # the bank's own record
+    assert audited == []  # C-1: nothing in the center's audit trail
 
 
 def test_v_1_bank_financial_activation_activates_the_social_security_application(
@@ -217,7 +221,9 @@ def test_p_1_financial_password_stored_only_as_a_verification_value_under_the_ba
     assert not PinKey(load_key(SOCIAL)).matches(account.password_hash, subject, PIN)
     with world.rt.uow() as uow:
         details = uow.session.scalars(select(AuditRecord.detail)).all()
+        journal = uow.session.scalars(select(BankAccountEvent.detail)).all()
     assert PIN not in repr(details)
+    assert PIN not in repr(journal)
 
 
 def test_p_2_locked_after_n_wrong_entries_and_reset_at_outlet(world: World) -> None:
@@ -320,12 +326,15 @@ def test_l_1_oral_lapse_unfreezes_a_whole_batch(world: World, bank_updates: list
     assert len(bank_updates) == 1  # set-based: one UPDATE for the whole batch
     assert [_account(world, c).state for c in cards] == ["active"] * 3 + ["issued"] * 3
     with world.rt.uow() as uow:
-        audited = uow.session.scalar(
+        recorded = uow.session.scalar(
             select(func.count())
-            .select_from(AuditRecord)
-            .where(AuditRecord.action == "bank_account.unfreeze")
+            .select_from(BankAccountEvent)
+            .where(
+                BankAccountEvent.action == "unfreeze",
+                BankAccountEvent.channel == "center_message",
+            )
         )
-    assert audited == 6
+    assert recorded == 6
 
 
 def test_l_1_oral_report_then_written_report_keeps_the_account_frozen(world: World) -> None:
