@@ -22,6 +22,7 @@ from sscard.cards.tables import Card
 from sscard.core.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from sscard.core.keys import BANK, SOCIAL, load_key
 from sscard.core.passwords import PasswordLocked, PinKey, WrongPassword
+from sscard.events.tables import OutboxEvent
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
@@ -397,3 +398,37 @@ def test_v_5_auto_loss_leaves_the_account_and_financial_activation_lifts_it(
         loss.cancel_loss_report(uow, world.rt, actor=_outlet(world), card_id=card.id)
     assert world.reload(card).state == CardState.RECEIVED
     assert _account(world, card).state == "active"
+
+
+def test_c_1_the_bank_records_an_outlet_s_act_in_its_own_journal_and_tells_partners(
+    world: World,
+) -> None:
+    """V-1 at an outlet: the bank's journal names the outlet, its staff and channel; the
+    center's audit trail holds nothing of it, its partner event comes from the message."""
+    card = world.card(CardState.RECEIVED)
+    outlet = _outlet(world, card.bank_code)
+    change = _activate(world, card, actor=outlet)
+    assert change.event is not None
+    event = change.event
+    assert (event.action, event.from_state, event.to_state) == ("activate", "issued", "active")
+    assert (event.bank_code, event.actor_org_id, event.actor_staff_id, event.channel) == (
+        card.bank_code,
+        outlet.org_id,
+        outlet.staff_id,
+        "outlet",
+    )
+    assert event.source == outlet.source
+    with world.rt.uow() as uow:
+        s = uow.session
+        audited = s.scalars(
+            select(AuditRecord.action).where(AuditRecord.subject_type == "bank_account")
+        ).all()
+        staged = s.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.type == "bank_account.activated",
+                OutboxEvent.subject_id == change.account.id,
+            )
+        ).one()
+    assert audited == []
+    assert (staged.bank_code, staged.actor_org_id) == (card.bank_code, outlet.org_id)
+    assert staged.detail["event_id"] == event.id
