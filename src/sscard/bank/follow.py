@@ -30,7 +30,7 @@ from sscard.bank.repo import CENTER_MESSAGE, Act, record_acts
 from sscard.bank.tables import BankAccount
 from sscard.core.errors import InvalidInput
 from sscard.db.engine import is_postgres
-from sscard.db.moves import MoveGroup, update_moves
+from sscard.db.moves import MoveGroup, among, update_moves
 from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.runtime import Runtime
 
@@ -90,7 +90,7 @@ def _follow(
         BankAccount.bank_code,
         BankAccount.state,
         BankAccount.state_before_freeze,
-    ).where(BankAccount.card_id.in_(list(plan)))
+    ).where(among(s, BankAccount.card_id, list(plan)))
     if is_postgres(s):
         q = q.with_for_update()
     decided = []

@@ -30,6 +30,17 @@ class MoveGroup:
     values: dict[str, Any]
 
 
+def among(session: Session, key: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``key IN ids``: on PostgreSQL one array parameter (``= ANY``), whatever the count."""
+    if is_postgres(session):
+        found: ColumnElement[bool] = key == any_(
+            bindparam(None, list(ids), type_=ARRAY(BigInteger()))
+        )
+        return found
+    inside: ColumnElement[bool] = key.in_(list(ids))
+    return inside
+
+
 def update_moves(
     session: Session,
     model: Any,
@@ -42,14 +53,10 @@ def update_moves(
     groups = [g for g in groups if g.ids]
     if not groups:
         return []
-    pg = is_postgres(session)
     columns = model.__table__.c
-    key: ColumnElement[int] = model.id
 
-    def among(ids: Sequence[int]) -> ColumnElement[bool]:
-        if pg:
-            return key == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
-        return key.in_(list(ids))
+    def among_ids(ids: Sequence[int]) -> ColumnElement[bool]:
+        return among(session, model.id, ids)
 
     def value(name: str, v: Any) -> Any:
         return bindparam(None, v, type_=columns[name].type)
@@ -62,10 +69,10 @@ def update_moves(
             assignments[name] = value(name, setting[0].values[name])
         else:
             assignments[name] = case(
-                *((among(g.ids), value(name, g.values[name])) for g in setting),
+                *((among_ids(g.ids), value(name, g.values[name])) for g in setting),
                 else_=getattr(model, name),
             )
-    where = or_(*(and_(among(g.ids), getattr(model, state) == g.source) for g in groups))
+    where = or_(*(and_(among_ids(g.ids), getattr(model, state) == g.source) for g in groups))
     return session.execute(
         update(model)
         .where(where)
