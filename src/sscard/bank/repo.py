@@ -16,6 +16,7 @@ from sscard.core.errors import NotFound
 from sscard.core.ids import mask_bank_card, parse_bank_card_number
 from sscard.core.protect import BANK, BANK_CARD_NUMBER
 from sscard.db.engine import is_postgres
+from sscard.db.moves import insert_rows
 from sscard.db.types import matches
 from sscard.messages import BUS, AccountAct, BankAccountsChanged, Delivery
 from sscard.runtime import Runtime
@@ -89,8 +90,8 @@ def record_acts(
         events = list(s.scalars(q, params))
         ids = [e.id for e in events]
     else:
-        q = insert(BankAccountEvent).returning(BankAccountEvent.id, sort_by_parameter_order=True)
-        ids = list(s.scalars(q, params))
+        shared = ("actor_staff_id", "actor_org_id", "source", "channel", "occurred_at")
+        ids = insert_rows(s, BankAccountEvent, params, key="account_id", shared=shared)
     BUS.publish(
         Delivery(session=s, rt=rt, actor=actor),
         BankAccountsChanged(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Text, bindparam, cast, func, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,9 +17,8 @@ from sscard.audit.service import AuditRow, record_many, record_rows
 from sscard.cards.model import Action, CardState, MoveEffect, decide_move
 from sscard.cards.tables import Card, CardTransition
 from sscard.core.errors import Conflict, NotFound
-from sscard.db.base import table
 from sscard.db.engine import is_postgres
-from sscard.db.moves import MoveGroup, update_moves
+from sscard.db.moves import MoveGroup, insert_rows, update_moves
 from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.runtime import Runtime
 
@@ -154,7 +151,13 @@ def write_moves(
         )
         ids = [t.id for t in transitions]
     else:
-        ids = _insert_transitions(session, params)
+        ids = insert_rows(
+            session,
+            CardTransition,
+            params,
+            key="card_id",
+            shared=("channel", "reason_code", "place_org_id", "actor_staff_id", "occurred_at"),
+        )
     record_rows(
         session,
         [
@@ -200,51 +203,6 @@ def write_moves(
     if not told:
         raise RuntimeError("nobody hears card moves (the bank side): call sscard.wiring.wire()")
     return Written(done, ids, transitions)
-
-
-_T = table(CardTransition)
-_PER_ROW = ("card_id", "person_id", "from_state", "to_state", "action", "agent", "detail")
-_SHARED = ("channel", "reason_code", "place_org_id", "actor_staff_id", "occurred_at")
-_ROWS = (
-    func.unnest(
-        *(
-            bindparam(name, type_=ARRAY(BigInteger() if name.endswith("_id") else Text()))
-            for name in _PER_ROW
-        )
-    )
-    .table_valued(*_PER_ROW)
-    .render_derived(name="m")
-)
-# A batch's transition rows in one statement on PostgreSQL: one array per column.
-_INSERT_BATCH = (
-    insert(_T)
-    .from_select(
-        [*_PER_ROW, *_SHARED],
-        select(
-            *(
-                cast(_ROWS.c[name], JSON) if name in ("agent", "detail") else _ROWS.c[name]
-                for name in _PER_ROW
-            ),
-            *(bindparam(name, type_=_T.c[name].type) for name in _SHARED),
-        ),
-    )
-    .returning(_T.c.id, _T.c.card_id)
-)
-
-
-def _insert_transitions(session: Session, params: list[dict[str, Any]]) -> list[int]:
-    """Insert a batch's transition rows; their ids, in the order of ``params``."""
-    if not is_postgres(session):
-        return list(
-            session.scalars(insert(_T).returning(_T.c.id, sort_by_parameter_order=True), params)
-        )
-    first = params[0]
-    arrays: dict[str, Any] = {name: [p[name] for p in params] for name in _PER_ROW}
-    for name in ("agent", "detail"):  # JSON columns travel as text arrays
-        arrays[name] = [None if v is None else json.dumps(v) for v in arrays[name]]
-    rows = session.execute(_INSERT_BATCH, {**arrays, **{n: first[n] for n in _SHARED}}).all()
-    id_of = {r.card_id: r.id for r in rows}
-    return [id_of[p["card_id"]] for p in params]
 
 
 def move(

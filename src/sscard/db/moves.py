@@ -10,11 +10,28 @@ the statement's text depends on the kinds, never on the number of rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Row, and_, any_, bindparam, case, or_, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Row,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -80,3 +97,52 @@ def update_moves(
         .returning(*returning)
         .execution_options(synchronize_session=False)
     ).all()
+
+
+def insert_rows(
+    session: Session,
+    model: Any,
+    params: Sequence[dict[str, Any]],
+    *,
+    key: str,
+    shared: Sequence[str] = (),
+) -> list[int]:
+    """Insert a batch of rows; their ids, in the order of ``params``.
+
+    On PostgreSQL one ``INSERT … SELECT FROM unnest(…)``: one array parameter per
+    column, whatever the number of rows (columns named in ``shared`` hold one value for
+    the whole batch and travel once). ``key`` is a column whose value is unique within
+    the batch, to give each row its id back. Elsewhere an executemany INSERT.
+    """
+    if not params:
+        return []
+    t = model.__table__
+    if not is_postgres(session):
+        q = insert(t).returning(t.c.id, sort_by_parameter_order=True)
+        return list(session.scalars(q, list(params)))
+    per_row = [name for name in params[0] if name not in shared]
+    json_columns = {n for n in per_row if isinstance(t.c[n].type, JSON)}
+
+    def array_type(name: str) -> Any:
+        kind = t.c[name].type
+        return ARRAY(Text() if name in json_columns else kind)
+
+    # JSON values travel as text and are read back with a cast.
+    values: dict[str, Any] = {n: [p[n] for p in params] for n in per_row}
+    for n in json_columns:
+        values[n] = [None if v is None else json.dumps(v) for v in values[n]]
+    rows = func.unnest(*(bindparam(f"{n}_", values[n], type_=array_type(n)) for n in per_row))
+    m = rows.table_valued(*per_row).render_derived(name="m")
+    q = (
+        insert(t)
+        .from_select(
+            [*per_row, *shared],
+            select(
+                *(cast(m.c[n], t.c[n].type) if n in json_columns else m.c[n] for n in per_row),
+                *(bindparam(f"{n}_", params[0][n], type_=t.c[n].type) for n in shared),
+            ),
+        )
+        .returning(t.c.id, t.c[key])
+    )
+    id_of = {r[1]: r[0] for r in session.execute(q)}
+    return [id_of[p[key]] for p in params]

@@ -101,27 +101,34 @@ def _card_job(
     action: Action,
     reason: str,
     size: int,
+    order: Any,
     extra: dict[str, Any] | None = None,
 ) -> int:
     """Move one batch of due cards: the move rule decides each card's effects, the card
-    move writer records them all at once (one UPDATE per kind of move, one INSERT each
+    move writer records them all at once (one UPDATE, one INSERT each
     for transitions, audit records and partner events, one message to the bank)."""
-    q = (
-        select(
-            Card.id,
-            Card.person_id,
-            Card.state,
-            Card.state_before_loss,
-            Card.bank_code,
-            Card.serial,
+    due: list[Any] = []
+    for source in sources_of(action):
+        # In the order of the (state, due column) index: a batch reads only due rows,
+        # not the ones earlier batches moved (ORDER BY id would walk past them all).
+        q = (
+            select(
+                Card.id,
+                Card.person_id,
+                Card.state,
+                Card.state_before_loss,
+                Card.bank_code,
+                Card.serial,
+            )
+            .where(Card.state == source.value, condition)
+            .order_by(order)
+            .limit(size - len(due))
         )
-        .where(condition)
-        .order_by(Card.id)
-        .limit(size)
-    )
-    if is_postgres(s):
-        q = q.with_for_update(skip_locked=True)
-    due = s.execute(q).all()
+        if is_postgres(s):
+            q = q.with_for_update(skip_locked=True)
+        due += s.execute(q).all()
+        if len(due) >= size:
+            break
     if not due:
         return 0
     plans = [
@@ -147,10 +154,6 @@ def _card_job(
     return len(written.moves)
 
 
-def _in(action: Action) -> ColumnElement[bool]:
-    return Card.state.in_([st.value for st in sources_of(action)])
-
-
 Job = Callable[[Session, Runtime, datetime, int], int]
 
 
@@ -162,7 +165,8 @@ def lapse_oral_reports(s: Session, rt: Runtime, now: datetime, size: int) -> int
         now=now,
         size=size,
         action=Action.ORAL_REPORT_LAPSE,
-        condition=and_(_in(Action.ORAL_REPORT_LAPSE), Card.oral_loss_lapses_at <= now),
+        condition=Card.oral_loss_lapses_at <= now,
+        order=Card.oral_loss_lapses_at,
         reason="oral_report_lapsed",
     )
 
@@ -176,11 +180,8 @@ def auto_report_lost(s: Session, rt: Runtime, now: datetime, size: int) -> int:
         now=now,
         size=size,
         action=Action.AUTO_REPORT_LOST,
-        condition=and_(
-            _in(Action.AUTO_REPORT_LOST),
-            Card.financial_activated_at.is_(None),
-            Card.received_at <= cutoff,
-        ),
+        condition=and_(Card.financial_activated_at.is_(None), Card.received_at <= cutoff),
+        order=Card.received_at,
         reason="financial_not_activated_in_time",
     )
 
@@ -194,7 +195,8 @@ def destroy_unclaimed(s: Session, rt: Runtime, now: datetime, size: int) -> int:
         now=now,
         size=size,
         action=Action.DESTROY_UNCLAIMED,
-        condition=and_(_in(Action.DESTROY_UNCLAIMED), Card.at_outlet_since < cutoff),
+        condition=Card.at_outlet_since < cutoff,
+        order=Card.at_outlet_since,
         extra={"at_outlet_since": None},
         reason="unclaimed_180_days",
     )
