@@ -60,6 +60,29 @@ class FinancialActivated:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountAct:
+    """One act of the bank on one of its accounts, as partners may hear of it."""
+
+    account_id: int
+    bank_code: str
+    action: str
+    from_state: str
+    to_state: str
+    actor_org_id: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccountsChanged:
+    """Bank → center: the bank acted on its accounts (one act, or a batch that followed a
+    sweeper's ``CardsMoved``); the center stages the partner events from it. The acts
+    themselves are recorded in the bank's own tables, never in the center's audit."""
+
+    acts: tuple[AccountAct, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OldMedicalCardClosed:
     """Social side, cards → accounts (V-1): the old medical insurance card was read at a
     pharmacy and closed; its balance moves to the personal account."""

@@ -6,7 +6,13 @@ subscribe when their modules are imported, and ``wire`` makes sure they are.
 
 from __future__ import annotations
 
-from sscard.messages import BUS, CardsMoved, FinancialActivated, OldMedicalCardClosed
+from sscard.messages import (
+    BUS,
+    BankAccountsChanged,
+    CardsMoved,
+    FinancialActivated,
+    OldMedicalCardClosed,
+)
 
 
 def wire() -> None:
@@ -14,7 +20,9 @@ def wire() -> None:
     from sscard.accounts import settlement
     from sscard.bank import follow
     from sscard.cards import service as cards
+    from sscard.events import bank_acts
 
     BUS.subscribe(CardsMoved, follow.on_cards_moved)
     BUS.subscribe(FinancialActivated, cards.receive_financial_activation)
     BUS.subscribe(OldMedicalCardClosed, settlement.move_old_card_balance)
+    BUS.subscribe(BankAccountsChanged, bank_acts.on_bank_accounts_changed)

@@ -163,10 +163,15 @@ ALL_ACCOUNT = keys(
 )
 ACCOUNT = {K.BANK: ALL_ACCOUNT, K.OUTLET: ALL_ACCOUNT, K.CARDHOLDER: ALL_ACCOUNT}
 ACCOUNT[K.CENTER] = keys("id bank_code card_id state opened_at activated_at frozen_at closed_at")
+# The bank's own record of its acts (C-1): who, from where and through which channel.
+BANK_RECORD = keys(
+    "id bank_code from_state to_state action actor_staff_id actor_org_id source channel "
+    "occurred_at detail"
+)
 ACCOUNT_EVENT = {
-    K.BANK: keys("id from_state to_state action actor_staff_id occurred_at detail"),
-    K.OUTLET: keys("id from_state to_state action actor_staff_id occurred_at detail"),
-    K.CENTER: keys("id from_state to_state action occurred_at"),
+    K.BANK: BANK_RECORD,
+    K.OUTLET: BANK_RECORD,
+    K.CENTER: keys("id from_state to_state action channel occurred_at"),
 }
 CARD_CHECK = {k: keys("card_id state usable reason") for k in EVERYONE}
 BATCH = keys(

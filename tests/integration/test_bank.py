@@ -22,6 +22,7 @@ from sscard.cards.tables import Card
 from sscard.core.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from sscard.core.keys import BANK, SOCIAL, load_key
 from sscard.core.passwords import PasswordLocked, PinKey, WrongPassword
+from sscard.events.tables import OutboxEvent
 from sscard.jobs.sweeper import sweep
 from sscard.register.model import OrgKind
 from sscard.register.tables import Person
@@ -134,12 +135,16 @@ def test_c_1_production_opens_an_issued_account_with_the_bank_s_own_data(world: 
     assert account.password_hash is None
     assert _actions(world, account) == ["open"]
     with world.rt.uow() as uow:
-        audited = uow.session.scalars(
-            select(AuditRecord.action).where(
-                AuditRecord.subject_type == "bank_account", AuditRecord.subject_id == account.id
+        recorded = uow.session.execute(
+            select(BankAccountEvent.bank_code, BankAccountEvent.channel).where(
+                BankAccountEvent.account_id == account.id
             )
         ).all()
-    assert audited == ["bank_account.open"]
+        audited = uow.session.scalars(
+            select(AuditRecord.action).where(AuditRecord.subject_type == "bank_account")
+        ).all()
+    assert [tuple(r) for r in recorded] == [("ICBC", "center_message")]  # the bank's own record
+    assert audited == []  # C-1: nothing in the center's audit trail
 
 
 def test_v_1_bank_financial_activation_activates_the_social_security_application(
@@ -217,7 +222,9 @@ def test_p_1_financial_password_stored_only_as_a_verification_value_under_the_ba
     assert not PinKey(load_key(SOCIAL)).matches(account.password_hash, subject, PIN)
     with world.rt.uow() as uow:
         details = uow.session.scalars(select(AuditRecord.detail)).all()
+        journal = uow.session.scalars(select(BankAccountEvent.detail)).all()
     assert PIN not in repr(details)
+    assert PIN not in repr(journal)
 
 
 def test_p_2_locked_after_n_wrong_entries_and_reset_at_outlet(world: World) -> None:
@@ -320,12 +327,15 @@ def test_l_1_oral_lapse_unfreezes_a_whole_batch(world: World, bank_updates: list
     assert len(bank_updates) == 1  # set-based: one UPDATE for the whole batch
     assert [_account(world, c).state for c in cards] == ["active"] * 3 + ["issued"] * 3
     with world.rt.uow() as uow:
-        audited = uow.session.scalar(
+        recorded = uow.session.scalar(
             select(func.count())
-            .select_from(AuditRecord)
-            .where(AuditRecord.action == "bank_account.unfreeze")
+            .select_from(BankAccountEvent)
+            .where(
+                BankAccountEvent.action == "unfreeze",
+                BankAccountEvent.channel == "center_message",
+            )
         )
-    assert audited == 6
+    assert recorded == 6
 
 
 def test_l_1_oral_report_then_written_report_keeps_the_account_frozen(world: World) -> None:
@@ -388,3 +398,37 @@ def test_v_5_auto_loss_leaves_the_account_and_financial_activation_lifts_it(
         loss.cancel_loss_report(uow, world.rt, actor=_outlet(world), card_id=card.id)
     assert world.reload(card).state == CardState.RECEIVED
     assert _account(world, card).state == "active"
+
+
+def test_c_1_the_bank_records_an_outlet_s_act_in_its_own_journal_and_tells_partners(
+    world: World,
+) -> None:
+    """V-1 at an outlet: the bank's journal names the outlet, its staff and channel; the
+    center's audit trail holds nothing of it, its partner event comes from the message."""
+    card = world.card(CardState.RECEIVED)
+    outlet = _outlet(world, card.bank_code)
+    change = _activate(world, card, actor=outlet)
+    assert change.event is not None
+    event = change.event
+    assert (event.action, event.from_state, event.to_state) == ("activate", "issued", "active")
+    assert (event.bank_code, event.actor_org_id, event.actor_staff_id, event.channel) == (
+        card.bank_code,
+        outlet.org_id,
+        outlet.staff_id,
+        "outlet",
+    )
+    assert event.source == outlet.source
+    with world.rt.uow() as uow:
+        s = uow.session
+        audited = s.scalars(
+            select(AuditRecord.action).where(AuditRecord.subject_type == "bank_account")
+        ).all()
+        staged = s.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.type == "bank_account.activated",
+                OutboxEvent.subject_id == change.account.id,
+            )
+        ).one()
+    assert audited == []
+    assert (staged.bank_code, staged.actor_org_id) == (card.bank_code, outlet.org_id)
+    assert staged.detail["event_id"] == event.id

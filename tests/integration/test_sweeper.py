@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from sscard.audit.tables import AuditRecord
 from sscard.bank import service as bank
@@ -205,3 +207,88 @@ def test_v_4_audit_names_only_persons_whose_old_card_was_restricted(world: World
             .where(AuditRecord.action == "person.old_medical_card_restricted")
         )
     assert audits == 0
+
+
+def test_l_1_lapse_by_the_sweeper_is_recorded_like_a_move_at_the_counter(world: World) -> None:
+    """One writer: a lapsed report leaves the same traces as a cancelled one (L-1, L-3)."""
+    swept, cancelled = world.card(CardState.ACTIVE), world.card(CardState.ACTIVE)
+    for card in (swept, cancelled):
+        with world.rt.uow() as uow:
+            loss.report_loss_oral(
+                uow,
+                world.rt,
+                actor=world.actor(OrgKind.OUTLET, "ICBC"),
+                card_id=card.id,
+                channel="bank_phone",
+            )
+    with world.rt.uow() as uow:
+        loss.cancel_loss_report(
+            uow, world.rt, actor=world.actor(OrgKind.OUTLET, "ICBC"), card_id=cancelled.id
+        )
+    world.advance(days=6)
+    assert sweep(world.rt).counts["oral_report_lapsed"] == 1
+    for card in (swept, cancelled):
+        after = world.reload(card)
+        assert after.state == CardState.ACTIVE
+        assert (after.state_before_loss, after.loss_reported_at, after.oral_loss_lapses_at) == (
+            None,
+            None,
+            None,
+        )
+    with world.rt.uow() as uow:
+        s = uow.session
+        last = s.scalars(
+            select(CardTransition)
+            .where(CardTransition.card_id == swept.id)
+            .order_by(CardTransition.id.desc())
+        ).first()
+        audited = s.scalars(
+            select(AuditRecord).where(
+                AuditRecord.subject_type == "card",
+                AuditRecord.subject_id == swept.id,
+                AuditRecord.action == "card.oral_report_lapse",
+            )
+        ).one()
+    assert last is not None
+    assert (last.from_state, last.to_state, last.channel) == ("lost_oral", "active", "system")
+    assert audited.detail == {
+        "from": "lost_oral",
+        "to": "active",
+        "reason": "oral_report_lapsed",
+        "transition_id": last.id,
+    }
+
+
+@pytest.fixture
+def card_updates(engine: Engine) -> Iterator[list[str]]:
+    """The UPDATE statements sent to the cards table while the test runs."""
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE CARDS", "WITH")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    yield seen
+    event.remove(engine, "before_cursor_execute", listen)
+
+
+def test_l_1_lapse_of_a_mixed_batch_is_one_update(world: World, card_updates: list[str]) -> None:
+    """Cards going back to different states (L-1: active or received) move in one UPDATE."""
+    cards = [world.card(CardState.ACTIVE) for _ in range(3)]
+    cards += [world.card(CardState.RECEIVED) for _ in range(3)]
+    for card in cards:
+        with world.rt.uow() as uow:
+            loss.report_loss_oral(
+                uow,
+                world.rt,
+                actor=world.actor(OrgKind.OUTLET, "ICBC"),
+                card_id=card.id,
+                channel="bank_phone",
+            )
+    world.advance(days=6)
+    card_updates.clear()
+    assert sweep(world.rt).counts["oral_report_lapsed"] == 6
+    assert len(card_updates) == 1
+    assert [world.reload(c).state for c in cards] == ["active"] * 3 + ["received"] * 3
+    assert {_transitions(world, c.id, "oral_report_lapse") for c in cards} == {1}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from sscard.bank.model import (
@@ -9,9 +11,12 @@ from sscard.bank.model import (
     HELD,
     PRODUCE,
     REPORTED_LOST,
+    TRANSITIONS,
     AccountAction,
     AccountState,
     account_action_for,
+    applies,
+    decide_account_move,
     next_state,
 )
 from sscard.cards.model import HELD as HELD_BY_HOLDER
@@ -88,3 +93,44 @@ def test_c_1_the_bank_speaks_the_center_s_card_vocabulary() -> None:
     assert {s.value for s in LOST} - REPORTED_LOST == {CardState.LOST_AUTO.value}
     assert {s.value for s in TERMINAL} == ENDED
     assert {s.value for s in HELD_BY_HOLDER} == HELD
+
+
+AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+def test_l_1_freeze_remembers_the_state_and_when() -> None:
+    effect = decide_account_move(A.ACTIVE, AccountAction.FREEZE, None, at=AT)
+    assert effect.to_state is A.FROZEN
+    assert dict(effect.changes) == {"state_before_freeze": "active", "frozen_at": AT}
+
+
+def test_l_1_lapse_thaws_back_to_the_state_before_and_forgets_the_freeze() -> None:
+    for before in (A.ACTIVE, A.ISSUED):
+        effect = decide_account_move(A.FROZEN, AccountAction.UNFREEZE, before, at=AT)
+        assert effect.to_state is before
+        assert dict(effect.changes) == {"state_before_freeze": None, "frozen_at": None}
+
+
+def test_r_3_closing_notes_when_and_forgets_the_state_before_a_freeze() -> None:
+    effect = decide_account_move(A.FROZEN, AccountAction.CLOSE, A.ACTIVE, at=AT)
+    assert effect.to_state is A.CLOSED
+    assert dict(effect.changes) == {"state_before_freeze": None, "closed_at": AT}
+
+
+def test_v_1_activation_notes_when() -> None:
+    effect = decide_account_move(A.ISSUED, AccountAction.ACTIVATE, None, at=AT)
+    assert (effect.to_state, dict(effect.changes)) == (A.ACTIVE, {"activated_at": AT})
+
+
+@pytest.mark.parametrize("state", list(AccountState))
+@pytest.mark.parametrize("action", [a for a in AccountAction if a is not AccountAction.OPEN])
+def test_r_2_an_account_move_s_effect_follows_the_transition_table(
+    state: AccountState, action: AccountAction
+) -> None:
+    assert applies(state, action) == ((state, action) in TRANSITIONS)
+    if not applies(state, action):
+        with pytest.raises(IllegalTransition):
+            decide_account_move(state, action, None, at=AT)
+        return
+    effect = decide_account_move(state, action, A.ACTIVE, at=AT)
+    assert effect.to_state is next_state(state, action, A.ACTIVE)

@@ -31,7 +31,6 @@ BANK_MAY_IMPORT = (
     "sscard.db",
     "sscard.messages",
     "sscard.access.model",
-    "sscard.audit",
     "sscard.runtime",
     "sscard.register.model",
     "sscard.bank",
@@ -196,3 +195,46 @@ def test_c_1_no_raw_sql_across_the_boundary() -> None:
         if any(table in s for table in BANK_TABLES)
     )
     assert not named, "the bank's tables are named outside the bank:\n" + "\n".join(named)
+
+
+def _audit_tables() -> dict[str, str]:
+    """The center's audit tables: ORM class name -> table name (from sscard.audit)."""
+    found: dict[str, str] = {}
+    for module in _modules(("sscard.audit",)):
+        for node in ast.walk(_tree(module)):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for stmt in node.body:
+                if (
+                    isinstance(stmt, ast.Assign | ast.AnnAssign)
+                    and isinstance(stmt.value, ast.Constant)
+                    and isinstance(stmt.value.value, str)
+                    and any(
+                        isinstance(t, ast.Name) and t.id == "__tablename__"
+                        for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                    )
+                ):
+                    found[node.name] = stmt.value.value
+    return found
+
+
+def test_c_1_the_bank_keeps_its_own_record_and_never_names_the_audit_tables() -> None:
+    """The bank records its acts in its own journal; the center's audit trail (its tables,
+    their ORM classes and the audit service) is not the bank's to write or read."""
+    tables = _audit_tables()
+    assert {"AuditRecord": "audit_records"}.items() <= tables.items()
+    wrong = sorted(
+        f"{m}: {s[:60]!r}"
+        for m in _modules(BANK)
+        for s in _code_strings(m)
+        if any(name in s for name in tables.values())
+    )
+    wrong += sorted(
+        f"{m}: {name}"
+        for m in _modules(BANK)
+        for node in ast.walk(_tree(m))
+        for name in [node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)]
+        if name in tables
+    )
+    wrong += _importers_of(("sscard.audit",), _modules(BANK))
+    assert not wrong, "the bank reaches into the center's audit trail:\n" + "\n".join(wrong)

@@ -23,6 +23,7 @@ from sscard.cards.model import (
     add_months,
     allowed_actions,
     change_fee,
+    decide_move,
     first_card_fee,
     loss_report_fee,
     next_state,
@@ -378,3 +379,54 @@ def test_add_months_moves_whole_months_and_clamps(day: date, months: int) -> Non
     assert (result.year * 12 + result.month) - (day.year * 12 + day.month) == months
     last = calendar.monthrange(result.year, result.month)[1]
     assert result.day == min(day.day, last)
+
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def test_l_1_oral_report_lapse_returns_to_the_state_before_and_clears_the_loss_fields() -> None:
+    effect = decide_move(CardState.LOST_ORAL, Action.ORAL_REPORT_LAPSE, CardState.ACTIVE, at=AT)
+    assert (effect.from_state, effect.to_state) == (CardState.LOST_ORAL, CardState.ACTIVE)
+    assert dict(effect.changes) == {
+        "state_before_loss": None,
+        "oral_loss_lapses_at": None,
+        "loss_reported_at": None,
+    }
+    lapsed = decide_move(CardState.LOST_ORAL, Action.ORAL_REPORT_LAPSE, None, at=AT)
+    assert lapsed.to_state is CardState.RECEIVED
+
+
+def test_l_1_oral_report_remembers_the_state_and_time_it_was_reported() -> None:
+    effect = decide_move(CardState.ACTIVE, Action.REPORT_LOST_ORAL, None, at=AT)
+    assert effect.to_state is CardState.LOST_ORAL
+    assert dict(effect.changes) == {"state_before_loss": "active", "loss_reported_at": AT}
+
+
+def test_l_2_written_report_after_an_oral_one_ends_the_lapse_and_keeps_the_state_before() -> None:
+    effect = decide_move(CardState.LOST_ORAL, Action.REPORT_LOST_WRITTEN, CardState.RECEIVED, at=AT)
+    assert effect.to_state is CardState.LOST_WRITTEN
+    assert dict(effect.changes) == {"loss_reported_at": AT, "oral_loss_lapses_at": None}
+
+
+def test_v_5_automatic_loss_report_remembers_the_state_before() -> None:
+    effect = decide_move(CardState.RECEIVED, Action.AUTO_REPORT_LOST, None, at=AT)
+    assert effect.to_state is CardState.LOST_AUTO
+    assert dict(effect.changes) == {"state_before_loss": "received", "loss_reported_at": AT}
+
+
+@given(st.sampled_from(sorted(TRANSITIONS, key=str)), st.sampled_from([None, *CardState]))
+def test_every_move_s_effect_follows_the_transition_table(
+    move: tuple[CardState, Action], before: CardState | None
+) -> None:
+    state, action = move
+    effect = decide_move(state, action, before, at=AT)
+    assert effect.to_state is next_state(state, action, before)
+    fields = dict(effect.changes)
+    assert set(fields) <= {"state_before_loss", "loss_reported_at", "oral_loss_lapses_at"}
+    if effect.to_state not in LOST:  # L-3: out of a loss, nothing of it stays
+        assert all(fields.get(k, "kept") in (None, "kept") for k in fields)
+
+
+def test_d_2_moves_without_a_loss_change_no_loss_field() -> None:
+    effect = decide_move(CardState.AT_OUTLET, Action.DESTROY_UNCLAIMED, None, at=AT)
+    assert (effect.to_state, effect.changes) == (CardState.DESTROYED, ())

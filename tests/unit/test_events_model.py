@@ -275,7 +275,7 @@ def test_every_audit_action_the_code_writes_is_a_partner_event_or_internal() -> 
         "person.registered",
     } <= actions
     assert {"card", "webhook", "disclosure", "inquiry", "medical_password"} <= families
-    families |= {"bank_account"}  # f"{SUBJECT}.{action}" in sscard.bank (SUBJECT there)
+    families |= {"bank_account"}  # f"{SUBJECT}.{action}" in sscard.events.bank_acts
     partner = known_families()
     unclassified = {a for a in actions if a.partition(".")[0] not in partner | INTERNAL_FAMILIES}
     assert unclassified == set(), "classify these families as partner events or internal"

@@ -347,8 +347,15 @@ VISIBLE: dict[Resource, dict[OrgKind, frozenset[str]]] = {
         ({K.CENTER}, _BANK_ACCOUNT_STATE),
     ),
     R.BANK_EVENT: _rows(
-        (BANK_SIDE, _f("id from_state to_state action actor_staff_id occurred_at detail")),
-        ({K.CENTER, K.CARDHOLDER}, _f("id from_state to_state action occurred_at")),
+        # The bank's own record of its acts (C-1): who, from where, through which channel.
+        (
+            BANK_SIDE,
+            _f(
+                "id bank_code from_state to_state action actor_staff_id actor_org_id source "
+                "channel occurred_at detail"
+            ),
+        ),
+        ({K.CENTER, K.CARDHOLDER}, _f("id from_state to_state action channel occurred_at")),
     ),
     R.PASSWORD_CHECK: _rows((BANK_SIDE, _f("verified locked attempts_left account"))),
     # The audit trail is the center's (audit.read); its details hold counts and masked

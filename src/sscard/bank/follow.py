@@ -2,7 +2,10 @@
 
 A produced card opens its account; a loss report freezes it; a cancelled or lapsed
 report thaws it; replacement, change and destruction close it (L-1, L-2, L-3, R-2,
-R-3). Set-based: whatever the size of a sweeper batch, one statement per kind of change.
+R-3). What a card's move means for its account, and what that does to the account, are
+``bank.model``'s rules (``account_action_for``, ``decide_account_move``); this module
+only applies them. Set-based: whatever the size of a sweeper batch, one INSERT for new
+accounts, one UPDATE for the others and one INSERT into the bank's own journal.
 """
 
 from __future__ import annotations
@@ -11,28 +14,28 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from sscard.access.model import Actor
-from sscard.audit.service import record_many
 from sscard.bank.model import (
     OPENED,
     AccountAction,
     AccountState,
     account_action_for,
-    sources_of,
+    applies,
+    decide_account_move,
 )
-from sscard.bank.repo import SUBJECT
-from sscard.bank.tables import BankAccount, BankAccountEvent
+from sscard.bank.repo import CENTER_MESSAGE, Act, record_acts
+from sscard.bank.tables import BankAccount
 from sscard.core.errors import InvalidInput
 from sscard.db.engine import is_postgres
+from sscard.db.moves import MoveGroup, among, update_moves
 from sscard.messages import BUS, CardMove, CardsMoved, Delivery
+from sscard.runtime import Runtime
 
-MESSAGE_CHANNEL = "center_message"  # audit channel of changes the center's messages cause
 
-
-def _open(s: Session, moves: list[CardMove], *, actor: Actor, at: datetime) -> None:
+def _open(s: Session, rt: Runtime, moves: list[CardMove], *, actor: Actor, at: datetime) -> None:
     """A produced card gets its account, not activated yet."""
     rows = []
     for m in moves:
@@ -56,116 +59,64 @@ def _open(s: Session, moves: list[CardMove], *, actor: Actor, at: datetime) -> N
             }
         )
     created = s.execute(
-        insert(BankAccount).returning(BankAccount.id, BankAccount.card_id), rows
+        insert(BankAccount).returning(
+            BankAccount.id, BankAccount.bank_code, sort_by_parameter_order=True
+        ),
+        rows,
     ).all()
-    _history(
-        s,
-        [(r.id, r.card_id, "none", OPENED.value) for r in created],
-        action=AccountAction.OPEN,
-        moves=moves,
-        actor=actor,
-        at=at,
-    )
+    acts = [
+        Act(r.id, r.bank_code, "none", OPENED.value, AccountAction.OPEN.value, _why(m))
+        for r, m in zip(created, moves, strict=True)
+    ]
+    record_acts(s, rt, acts, actor=actor, at=at, channel=CENTER_MESSAGE)
 
 
-def _values(action: AccountAction, at: datetime) -> dict[str, Any]:
-    if action is AccountAction.FREEZE:
-        return {
-            "state": AccountState.FROZEN.value,
-            "state_before_freeze": BankAccount.state,
-            "frozen_at": at,
-        }
-    if action is AccountAction.UNFREEZE:
-        return {
-            "state": func.coalesce(BankAccount.state_before_freeze, AccountState.ISSUED.value),
-            "state_before_freeze": None,
-            "frozen_at": None,
-        }
-    assert action is AccountAction.CLOSE
-    return {"state": AccountState.CLOSED.value, "state_before_freeze": None, "closed_at": at}
+def _why(move: CardMove) -> dict[str, Any]:
+    return {"card_action": move.action}
 
 
 def _follow(
-    s: Session, action: AccountAction, moves: list[CardMove], *, actor: Actor, at: datetime
-) -> None:
-    """One UPDATE for every account of ``moves`` that ``action`` can move."""
-    due = and_(
-        BankAccount.card_id.in_([m.card_id for m in moves]),
-        BankAccount.state.in_([st.value for st in sources_of(action)]),
-    )
-    q = select(BankAccount.id, BankAccount.state).where(due)
-    if is_postgres(s):
-        q = q.with_for_update()
-    before = {r.id: r.state for r in s.execute(q)}
-    if not before:
-        return
-    rows = s.execute(
-        update(BankAccount)
-        .where(BankAccount.id.in_(list(before)), due)
-        .values(**_values(action, at), version=BankAccount.version + 1)
-        .returning(BankAccount.id, BankAccount.card_id, BankAccount.state)
-        .execution_options(synchronize_session=False)
-    ).all()
-    _history(
-        s,
-        [(r.id, r.card_id, before[r.id], r.state) for r in rows],
-        action=action,
-        moves=moves,
-        actor=actor,
-        at=at,
-    )
-
-
-def _history(
     s: Session,
-    changes: list[tuple[int, int, str, str]],
+    rt: Runtime,
+    plan: dict[int, tuple[AccountAction, CardMove]],
     *,
-    action: AccountAction,
-    moves: list[CardMove],
     actor: Actor,
     at: datetime,
 ) -> None:
-    """Event rows and audit records for (account, card, from, to) changes, in two INSERTs."""
-    if not changes:
+    """Freeze, thaw or close the accounts of the planned cards, in one UPDATE."""
+    q = select(
+        BankAccount.id,
+        BankAccount.card_id,
+        BankAccount.bank_code,
+        BankAccount.state,
+        BankAccount.state_before_freeze,
+    ).where(among(s, BankAccount.card_id, list(plan)))
+    if is_postgres(s):
+        q = q.with_for_update()
+    decided = []
+    for r in s.execute(q):
+        action, move = plan[r.card_id]
+        state = AccountState(r.state)
+        if not applies(state, action):  # already frozen, already closed: left alone
+            continue
+        before = AccountState(r.state_before_freeze) if r.state_before_freeze else None
+        decided.append((r, move, decide_account_move(state, action, before, at=at)))
+    if not decided:
         return
-    card_action = {m.card_id: m.action for m in moves}
-    bank_of = {m.card_id: m.bank_code for m in moves}
-    s.execute(
-        insert(BankAccountEvent),
-        [
-            {
-                "account_id": account_id,
-                "from_state": old,
-                "to_state": new,
-                "action": action.value,
-                "actor_staff_id": actor.staff_id,
-                "occurred_at": at,
-                "detail": {"card_action": card_action[card_id]},
-            }
-            for account_id, card_id, old, new in changes
-        ],
-    )
-    record_many(
-        s,
-        actor=actor,
-        at=at,
-        action=f"{SUBJECT}.{action.value}",
-        subject_type=SUBJECT,
-        channel=MESSAGE_CHANNEL,
-        entries=(
-            (
-                account_id,
-                None,
-                {
-                    "from": old,
-                    "to": new,
-                    "card_action": card_action[card_id],
-                    "bank_code": bank_of[card_id],
-                },
-            )
-            for account_id, card_id, old, new in changes
-        ),
-    )
+    kinds: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for r, _, e in decided:
+        kinds[(e.from_state, e.to_state, e.changes)].append(r.id)
+    groups = [
+        MoveGroup(ids, source.value, {**dict(changes), "state": target.value})
+        for (source, target, changes), ids in kinds.items()
+    ]
+    moved = {row.id for row in update_moves(s, BankAccount, groups, BankAccount.id)}
+    acts = [
+        Act(r.id, r.bank_code, e.from_state.value, e.to_state.value, e.action.value, _why(m))
+        for r, m, e in decided
+        if r.id in moved
+    ]
+    record_acts(s, rt, acts, actor=actor, at=at, channel=CENTER_MESSAGE)
 
 
 def on_cards_moved(delivery: Delivery, message: CardsMoved) -> None:
@@ -176,17 +127,19 @@ def on_cards_moved(delivery: Delivery, message: CardsMoved) -> None:
     frozen, already closed, or none for a card produced before the bank side existed)
     is left alone.
     """
-    plan: dict[AccountAction, list[CardMove]] = defaultdict(list)
+    opening: list[CardMove] = []
+    plan: dict[int, tuple[AccountAction, CardMove]] = {}
     for move in message.moves:
         action = account_action_for(move.action, move.from_state, move.to_state)
-        if action is not None:
-            plan[action].append(move)
-    s, actor, at = delivery.session, delivery.actor, message.at
-    if plan[AccountAction.OPEN]:
-        _open(s, plan[AccountAction.OPEN], actor=actor, at=at)
-    for action in (AccountAction.FREEZE, AccountAction.UNFREEZE, AccountAction.CLOSE):
-        if plan[action]:
-            _follow(s, action, plan[action], actor=actor, at=at)
+        if action is AccountAction.OPEN:
+            opening.append(move)
+        elif action is not None:
+            plan[move.card_id] = (action, move)
+    s, rt, actor, at = delivery.session, delivery.rt, delivery.actor, message.at
+    if opening:
+        _open(s, rt, opening, actor=actor, at=at)
+    if plan:
+        _follow(s, rt, plan, actor=actor, at=at)
 
 
 BUS.subscribe(CardsMoved, on_cards_moved)

@@ -7,6 +7,8 @@ social security side's code (C-1).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sscard.core.errors import Conflict, IllegalTransition
@@ -88,6 +90,48 @@ def next_state(
 def sources_of(action: AccountAction) -> list[AccountState]:
     """States from which ``action`` is allowed (for set-based updates)."""
     return [s for (s, a) in TRANSITIONS if a == action]
+
+
+def applies(state: AccountState, action: AccountAction) -> bool:
+    """Whether the transition table lets ``action`` move an account in ``state``."""
+    return (state, action) in TRANSITIONS
+
+
+AccountField = str | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMoveEffect:
+    """What one move does to an account: its new state and the fields it sets."""
+
+    action: AccountAction
+    from_state: AccountState
+    to_state: AccountState
+    # Column name -> new value; a field not named keeps its value.
+    changes: tuple[tuple[str, AccountField], ...] = ()
+
+
+def decide_account_move(
+    state: AccountState,
+    action: AccountAction,
+    before_freeze: AccountState | None,
+    *,
+    at: datetime,
+) -> AccountMoveEffect:
+    """The effects of ``action`` on an account in ``state`` (L-1, L-2, L-3, R-2, R-3):
+    freezing remembers the state to thaw back to and when; thawing forgets both;
+    closing forgets the state before a freeze and notes when it closed."""
+    target = next_state(state, action, before_freeze)
+    changes: dict[str, AccountField] = {}
+    if target is A.FROZEN and state is not A.FROZEN:
+        changes = {"state_before_freeze": state.value, "frozen_at": at}
+    elif target is A.CLOSED:
+        changes = {"state_before_freeze": None, "closed_at": at}
+    elif state is A.FROZEN:
+        changes = {"state_before_freeze": None, "frozen_at": None}
+    elif target is A.ACTIVE and state is not A.ACTIVE:
+        changes = {"activated_at": at}
+    return AccountMoveEffect(action, state, target, tuple(changes.items()))
 
 
 # ------------------------------------------------------------ what the center's messages mean

@@ -85,10 +85,14 @@ class AccountRead(BaseModel):
 class AccountEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
+    bank_code: str
     from_state: str
     to_state: str
     action: str
     actor_staff_id: int | None
+    actor_org_id: int | None
+    source: str
+    channel: str
     occurred_at: datetime
     detail: dict[str, Any]
 

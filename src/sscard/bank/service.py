@@ -19,6 +19,7 @@ from sscard.bank.model import (
     AccountNotUsable,
     AccountState,
     PasswordEvent,
+    decide_account_move,
     next_state,
 )
 from sscard.bank.repo import events_of, load_account, record_event
@@ -169,13 +170,16 @@ def activate_financial_in(
         raise RuntimeError("nobody receives FinancialActivated: call sscard.wiring.wire()")
     account = load_account(s, account.bank_card_number)
     current = AccountState(account.state)
-    account.state = next_state(current, AccountAction.ACTIVATE).value
+    effect = decide_account_move(current, AccountAction.ACTIVATE, None, at=now)
+    account.state = effect.to_state.value
+    for name, value in effect.changes:
+        setattr(account, name, value)
     account.password_hash = password_hash
     account.failed_attempts = 0
     account.locked_at = None
-    account.activated_at = now
     event = record_event(
         s,
+        rt,
         account,
         actor=actor,
         at=now,
@@ -208,6 +212,7 @@ def _enter(
             account.locked_at = now
         record_event(
             s,
+            rt,
             account,
             actor=actor,
             at=now,
@@ -264,6 +269,7 @@ def reset_financial_password(
     account.locked_at = None
     event = record_event(
         s,
+        rt,
         account,
         actor=actor,
         at=rt.now(),
@@ -304,7 +310,13 @@ def change_financial_password(
         )
     account.password_hash = _verifier(account, password)
     event = record_event(
-        s, account, actor=actor, at=rt.now(), action=PasswordEvent.CHANGED, from_state=account.state
+        s,
+        rt,
+        account,
+        actor=actor,
+        at=rt.now(),
+        action=PasswordEvent.CHANGED,
+        from_state=account.state,
     )
     uow.commit()
     return AccountChange(account, event)

@@ -68,17 +68,32 @@ keep_blind_index(BankAccount.holder_id_number, side=BANK, kind=ID_NUMBER)
 
 
 class BankAccountEvent(Base):
-    """One change of one account: state moves and password events."""
+    """The bank's own record of its acts on one account: state moves and password events.
+
+    Append-only (triggers refuse UPDATE and DELETE): who acted (staff, organization,
+    where from), through which channel (an outlet's counter, or ``center_message`` for
+    what the center's messages caused), what and when. The bank keeps it apart from the
+    center's audit trail (C-1); partners learn of the acts through the bank's
+    ``BankAccountsChanged`` message. Personal numbers never enter ``detail`` unmasked.
+    """
 
     __tablename__ = "bank_account_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"))
+    bank_code: Mapped[str] = mapped_column(String(16))
     from_state: Mapped[str] = mapped_column(String(16))
     to_state: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
     actor_staff_id: Mapped[int | None] = mapped_column(BigId)
+    actor_org_id: Mapped[int | None] = mapped_column(BigId)
+    source: Mapped[str] = mapped_column(String(64), default="system", server_default="system")
+    channel: Mapped[str] = mapped_column(String(20))
     occurred_at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_bank_account_events_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_bank_account_events_account", "account_id", "id"),
+        # A bank's own record of its acts, walked by id.
+        Index("ix_bank_account_events_bank", "bank_code", "id"),
+    )

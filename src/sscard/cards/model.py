@@ -121,6 +121,38 @@ def next_state(state: CardState, action: Action, before_loss: CardState | None) 
     return target
 
 
+LossField = str | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveEffect:
+    """What one move does to a card: its new state and the loss fields it sets."""
+
+    action: Action
+    from_state: CardState
+    to_state: CardState
+    # Column name -> new value, for state_before_loss / loss_reported_at /
+    # oral_loss_lapses_at; a field not named keeps its value.
+    changes: tuple[tuple[str, LossField], ...] = ()
+
+
+def decide_move(
+    state: CardState, action: Action, before_loss: CardState | None, *, at: datetime
+) -> MoveEffect:
+    """The effects of ``action`` on a card in ``state`` (the transition table, L-1, L-2,
+    L-3, V-5): entering a loss remembers the state to return to and when it was reported;
+    a written report ends the oral report's lapse (L-2); leaving a loss clears all three."""
+    target = next_state(state, action, before_loss)
+    changes: dict[str, LossField] = {}
+    if target in LOST and state not in LOST:
+        changes = {"state_before_loss": state.value, "loss_reported_at": at}
+    elif target in LOST and target is not state:
+        changes = {"loss_reported_at": at, "oral_loss_lapses_at": None}
+    elif state in LOST and target not in LOST:
+        changes = {"state_before_loss": None, "oral_loss_lapses_at": None, "loss_reported_at": None}
+    return MoveEffect(action, state, target, tuple(changes.items()))
+
+
 # Why a card cannot be used for a payment or pass a card check; one table for both.
 WHY_NOT_USABLE = {
     CardState.ORDERED: "the card is still in production",

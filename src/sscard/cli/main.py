@@ -207,7 +207,7 @@ def sweep_cmd(
     at: Annotated[
         str | None, typer.Option(help="Run as if at this time (ISO, with offset)")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
 ) -> None:
     """Apply every due deadline once (safe to run while another sweep runs)."""
     from sscard.jobs.sweeper import sweep

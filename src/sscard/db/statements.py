@@ -23,7 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import Compiled
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.selectable import Select
 
 
@@ -130,7 +130,8 @@ class Prepared:
 
     def run_many(self, s: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute for each of ``rows`` (an INSERT of a batch, rows with the same keys): on
-        PostgreSQL one pipelined ``executemany`` on the driver."""
+        PostgreSQL a big batch of a plain INSERT is one ``COPY``, a smaller one a pipelined
+        ``executemany`` on the driver."""
         if len(rows) <= 1:
             if rows:
                 self.run(s, rows[0])
@@ -138,6 +139,9 @@ class Prepared:
         conn = s.connection() if isinstance(s, Session) else s
         if conn.dialect.name != "postgresql":
             conn.execute(self.statement, list(rows))
+            return
+        if len(rows) >= COPY_FROM and self._plain_insert:
+            self._copy(conn, rows)
             return
         form = self._form(conn.dialect, tuple(sorted(rows[0])))
         batch = [self._bound(form, row) for row in rows]
@@ -148,6 +152,46 @@ class Prepared:
             raw.cursor().executemany(form.sql, batch)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise translated(conn, exc, form.sql, batch) from exc
+
+    @property
+    def _plain_insert(self) -> bool:
+        return isinstance(self.statement, Insert) and not (
+            self.statement._returning or self.statement.select is not None
+        )
+
+    def _copy(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """A big batch of a plain INSERT as one ``COPY … FROM STDIN`` (PostgreSQL): no
+        statement per row, no SQL text to parse; each value goes through its column's own
+        bind processing, as in an INSERT."""
+        assert isinstance(self.statement, Insert)
+        table = self.statement.table
+        names = list(rows[0])
+        dialect = conn.dialect
+        processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ]
+        quote = dialect.identifier_preparer.quote
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        conn.dispatch.before_cursor_execute(conn, None, sql, rows, None, True)
+        try:
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(
+                        [
+                            value if process is None else process(value)
+                            for value, process in zip(
+                                (row[n] for n in names), processors, strict=True
+                            )
+                        ]
+                    )
+        except dialect.loaded_dbapi.Error as exc:
+            raise translated(conn, exc, sql, None) from exc
+
+
+# From this many rows on, a plain INSERT batch is a COPY on PostgreSQL.
+COPY_FROM = 100
 
 
 def translated(conn: Connection, exc: Exception, sql: str, params: Any) -> DBAPIError:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from sscard.access.model import SYSTEM
@@ -26,19 +26,20 @@ from sscard.applications.tables import Batch
 from sscard.audit.partitions import partitions_job
 from sscard.audit.sealer import seal_job
 from sscard.audit.service import record_many
-from sscard.cards.model import TRANSITIONS, Action, CardState, add_months, sources_of
-from sscard.cards.tables import Card, CardTransition
+from sscard.cards.model import Action, CardState, add_months, decide_move, sources_of
+from sscard.cards.tables import Card
+from sscard.cards.transitions import CardMovePlan, write_moves
 from sscard.core.clock import start_of_local_day
 from sscard.db.engine import is_postgres
 from sscard.db.idempotency import IdempotencyRecord
 from sscard.events.fanout import prune_events
-from sscard.messages import BUS, CardMove, CardsMoved, Delivery
 from sscard.register.model import OldCardState
 from sscard.register.tables import Person
 from sscard.runtime import Runtime
 
 log = logging.getLogger("sscard.sweeper")
-DEFAULT_BATCH = 1000
+# A batch is one transaction; 5,000 rows keep its memory small and its statements few.
+DEFAULT_BATCH = 5000
 
 
 @dataclass
@@ -100,97 +101,59 @@ def _card_job(
     now: datetime,
     condition: ColumnElement[bool],
     action: Action,
-    values: dict[str, Any],
     reason: str,
     size: int,
+    order: Any,
+    extra: dict[str, Any] | None = None,
 ) -> int:
-    """Move one batch of due cards; record a transition and audit row for each."""
-    ids = _due_ids(s, Card, condition, size)
-    if not ids:
-        return 0
-    before = dict(s.execute(select(Card.id, Card.state).where(Card.id.in_(ids))).all())
-    rows = _guarded_update(
-        s,
-        Card,
-        ids,
-        condition,
-        values,
-        Card.id,
-        Card.person_id,
-        Card.state,
-        Card.bank_code,
-        Card.serial,
-        Card.bank_card_number,
-    )
-    if not rows:
-        return 0
-    told = BUS.publish(
-        Delivery(session=s, rt=rt, actor=SYSTEM),
-        CardsMoved(
-            moves=tuple(
-                CardMove(
-                    card_id=r.id,
-                    bank_code=r.bank_code,
-                    serial=r.serial,
-                    bank_card_number=r.bank_card_number,
-                    from_state=before[r.id],
-                    to_state=r.state,
-                    action=action.value,
-                )
-                for r in rows
-            ),
-            at=now,
-        ),
-    )
-    if not told:
-        raise RuntimeError("nobody hears card moves (the bank side): call sscard.wiring.wire()")
-    transitions = [
-        {
-            "card_id": r.id,
-            "person_id": r.person_id,
-            "from_state": before[r.id],
-            "to_state": r.state,
-            "action": action.value,
-            "channel": "system",
-            "reason_code": reason,
-            "place_org_id": None,
-            "actor_staff_id": None,
-            "agent": None,
-            "occurred_at": now,
-            "detail": {},
-        }
-        for r in rows
-    ]
-    s.execute(insert(CardTransition), transitions)
-    record_many(
-        s,
-        actor=SYSTEM,
-        at=now,
-        action=f"card.{action.value}",
-        subject_type="card",
-        channel="system",
-        entries=(
-            (
-                t["card_id"],
-                t["person_id"],
-                {"from": t["from_state"], "to": t["to_state"], "reason": reason},
+    """Move one batch of due cards: the move rule decides each card's effects, the card
+    move writer records them all at once (one UPDATE, one INSERT each
+    for transitions, audit records and partner events, one message to the bank)."""
+    due: list[Any] = []
+    for source in sources_of(action):
+        # In the order of the (state, due column) index: a batch reads only due rows,
+        # not the ones earlier batches moved (ORDER BY id would walk past them all).
+        q = (
+            select(
+                Card.id,
+                Card.person_id,
+                Card.state,
+                Card.state_before_loss,
+                Card.bank_code,
+                Card.serial,
             )
-            for t in transitions
-        ),
+            .where(Card.state == source.value, condition)
+            .order_by(order)
+            .limit(size - len(due))
+        )
+        if is_postgres(s):
+            q = q.with_for_update(skip_locked=True)
+        due += s.execute(q).all()
+        if len(due) >= size:
+            break
+    if not due:
+        return 0
+    plans = [
+        CardMovePlan(
+            card_id=r.id,
+            person_id=r.person_id,
+            bank_code=r.bank_code,
+            serial=r.serial,
+            # The bank knows its account by card id; the number is only for production.
+            bank_card_number=None,
+            effect=decide_move(
+                CardState(r.state),
+                action,
+                CardState(r.state_before_loss) if r.state_before_loss else None,
+                at=now,
+            ),
+        )
+        for r in due
+    ]
+    written = write_moves(
+        s, plans, rt=rt, actor=SYSTEM, at=now, channel="system", reason_code=reason, extra=extra
     )
-    return len(rows)
-
-
-def _target(action: Action) -> str:
-    """The one state the transition table sends ``action`` to (for set-based moves)."""
-    targets = {TRANSITIONS[(source, action)] for source in sources_of(action)}
-    (target,) = targets
-    assert isinstance(target, CardState), f"{action} has no fixed target"
-    return target.value
-
-
-def _in(action: Action) -> ColumnElement[bool]:
-    return Card.state.in_([st.value for st in sources_of(action)])
+    return len(written.moves)
 
 
 Job = Callable[[Session, Runtime, datetime, int], int]
@@ -204,13 +167,8 @@ def lapse_oral_reports(s: Session, rt: Runtime, now: datetime, size: int) -> int
         now=now,
         size=size,
         action=Action.ORAL_REPORT_LAPSE,
-        condition=and_(_in(Action.ORAL_REPORT_LAPSE), Card.oral_loss_lapses_at <= now),
-        values={
-            "state": func.coalesce(Card.state_before_loss, CardState.RECEIVED.value),
-            "state_before_loss": None,
-            "oral_loss_lapses_at": None,
-            "loss_reported_at": None,
-        },
+        condition=Card.oral_loss_lapses_at <= now,
+        order=Card.oral_loss_lapses_at,
         reason="oral_report_lapsed",
     )
 
@@ -224,16 +182,8 @@ def auto_report_lost(s: Session, rt: Runtime, now: datetime, size: int) -> int:
         now=now,
         size=size,
         action=Action.AUTO_REPORT_LOST,
-        condition=and_(
-            _in(Action.AUTO_REPORT_LOST),
-            Card.financial_activated_at.is_(None),
-            Card.received_at <= cutoff,
-        ),
-        values={
-            "state": _target(Action.AUTO_REPORT_LOST),
-            "state_before_loss": Card.state,
-            "loss_reported_at": now,
-        },
+        condition=and_(Card.financial_activated_at.is_(None), Card.received_at <= cutoff),
+        order=Card.received_at,
         reason="financial_not_activated_in_time",
     )
 
@@ -247,8 +197,9 @@ def destroy_unclaimed(s: Session, rt: Runtime, now: datetime, size: int) -> int:
         now=now,
         size=size,
         action=Action.DESTROY_UNCLAIMED,
-        condition=and_(_in(Action.DESTROY_UNCLAIMED), Card.at_outlet_since < cutoff),
-        values={"state": _target(Action.DESTROY_UNCLAIMED), "at_outlet_since": None},
+        condition=Card.at_outlet_since < cutoff,
+        order=Card.at_outlet_since,
+        extra={"at_outlet_since": None},
         reason="unclaimed_180_days",
     )
 
